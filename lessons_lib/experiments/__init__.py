@@ -1,0 +1,2 @@
+"""The chapters' registered experiments. Importing this package registers them all."""
+from . import lenet  # noqa: F401

@@ -1,0 +1,143 @@
+"""Figures the chapters share: training curves (live and final), image grids, confusion matrices.
+
+Every function takes an optional ``ax`` and returns the matplotlib objects it drew, sets a
+title and labelled axes, so a notebook can compose them.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+
+def plot_history(history, metric: str | None = "accuracy", axes=None, title: str | None = None):
+    """Loss (and ``metric``) per epoch, train and test, from a :class:`~lessons_lib.train.History`."""
+    if not history:
+        raise ValueError("history is empty: train for at least one epoch first")
+    has_metric = metric is not None and f"train_{metric}" in history[0]
+    if axes is None:
+        fig = plt.figure(figsize=(10 if has_metric else 5, 3.6))
+        axes = fig.subplots(1, 2 if has_metric else 1)
+    axes = np.atleast_1d(axes)
+    _draw_history(history, metric if has_metric else None, axes)
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+def _draw_history(history, metric, axes):
+    epochs = [r["epoch"] for r in history]
+    for ax, key, label in ((axes[0], "loss", "loss"), *(((axes[1], metric, metric),) if metric else ())):
+        ax.clear()
+        for split, style in (("train", "-o"), ("test", "-s")):
+            col = f"{split}_{key}"
+            if col in history[0]:
+                ax.plot(epochs, [r[col] for r in history], style, ms=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if len(epochs) == 1:
+        for ax in axes:
+            ax.set_xticks(epochs)
+
+
+class LivePlot:
+    """Training curves redrawn after each epoch, in place, in one notebook output.
+
+    The figure is shown once with a display id and updated through it, so an interactive
+    notebook sees it grow, and a notebook executed headless keeps exactly one final figure.
+    """
+
+    def __init__(self, metric: str | None = "accuracy"):
+        from IPython.display import display
+
+        self.metric = metric
+        ncols = 2 if metric else 1
+        # A bare Figure (not pyplot) so the inline backend does not show it a second time.
+        self.fig = Figure(figsize=(5 * ncols, 3.6), layout="constrained")
+        self.axes = np.atleast_1d(self.fig.subplots(1, ncols))
+        self._display = display
+        self.handle = None
+
+    def update(self, history) -> None:
+        metric = self.metric if self.metric and f"train_{self.metric}" in history[0] else None
+        _draw_history(history, metric, self.axes)
+        if self.handle is None:
+            self.handle = self._display(self.fig, display_id=True)
+        else:
+            self.handle.update(self.fig)
+
+    def close(self) -> None:
+        self.fig.clear()
+
+
+def image_grid(images, nrow: int | None = None, titles=None, ax=None, cmap: str = "gray",
+               title: str | None = None, vmin=None, vmax=None, pad: int = 1):
+    """Tile images (N, H, W), (N, 1, H, W) or (N, 3, H, W) into one picture on ``ax``.
+
+    Each image is scaled to its own [min, max] unless ``vmin``/``vmax`` are given.
+    """
+    x = images.detach().float().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images)).float()
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape (N, H, W), (N, 1, H, W) or (N, 3, H, W); got {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    if vmin is None:
+        lo = x.amin(dim=(1, 2, 3), keepdim=True)
+        hi = x.amax(dim=(1, 2, 3), keepdim=True)
+        x = (x - lo) / (hi - lo).clamp_min(1e-12)
+    else:
+        x = ((x - vmin) / (vmax - vmin)).clamp(0, 1)
+    nrow = nrow or int(np.ceil(np.sqrt(n)))
+    ncol = int(np.ceil(n / nrow))
+    canvas = torch.ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(1.0 * ncol + 1, 12), min(1.0 * nrow + 1, 12)))
+    ax.imshow(canvas[0] if c == 1 else canvas.permute(1, 2, 0), cmap=cmap, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if titles is not None:
+        for i, t in enumerate(titles):
+            r, col = divmod(i, ncol)
+            ax.text(pad + col * (w + pad) + w / 2, pad + r * (h + pad) - 0.5, str(t), ha="center", va="bottom", fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> torch.Tensor:
+    """Counts ``C[i, j]`` of items of true class i predicted as j."""
+    y_true, y_pred = torch.as_tensor(y_true).long().cpu(), torch.as_tensor(y_pred).long().cpu()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape; got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+    k = num_classes or int(max(y_true.max(), y_pred.max())) + 1
+    return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def plot_confusion(cm, ax=None, title: str = "confusion matrix (test set)"):
+    """Draw a confusion matrix with counts in the cells (log colour scale, diagonal dominates)."""
+    from matplotlib.colors import LogNorm
+
+    cm = torch.as_tensor(cm)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(cm.numpy() + 1, cmap="Blues", norm=LogNorm())
+    k = cm.shape[0]
+    for i in range(k):
+        for j in range(k):
+            v = int(cm[i, j])
+            if v:
+                ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if i == j else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return ax

@@ -1,0 +1,35 @@
+"""The registry of experiments that ``python -m lessons_lib.reproduce`` can run.
+
+It lives in its own module so that running ``reproduce`` as a script (``__main__``) and the
+chapters' experiment modules share one registry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Experiment:
+    name: str
+    fn: Callable
+    description: str
+    chapter: str = ""
+    claims: list = field(default_factory=list)  # [{"metric", "value", "text", "source"}]
+    default_seeds: int = 3
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(name: str, *, description: str, chapter: str = "", claims: list | None = None,
+             default_seeds: int = 3):
+    """Decorator: make ``fn(profile, seed, device, **overrides)`` runnable as ``name``."""
+    def wrap(fn):
+        if name in REGISTRY and REGISTRY[name].fn is not fn:
+            raise ValueError(f"experiment {name!r} is registered twice")
+        REGISTRY[name] = Experiment(name, fn, description, chapter, claims or [], default_seeds)
+        return fn
+    return wrap
+
+

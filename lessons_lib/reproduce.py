@@ -1,0 +1,211 @@
+"""Run a registered experiment without Jupyter and write ``results/NAME.json`` with provenance.
+
+    python -m lessons_lib.reproduce --list
+    python -m lessons_lib.reproduce lenet_caffe --profile full --seeds 3
+    python -m lessons_lib.reproduce --all --profile full
+    python -m lessons_lib.reproduce lenet_caffe --profile full --set epochs=2 --out /tmp/check
+
+A chapter registers its headline experiments with :func:`register`; each is a function
+``fn(profile, seed, device, **overrides) -> {"metrics": {...}, "history": [...], ...}``.
+The file holds the metrics per seed, their mean and spread, each seed's history, the device,
+library versions, git commit, seeds and wall time. Only full-profile runs on a GPU, without
+overrides, go to ``results/`` by default: anything else needs an explicit ``--out``, so a CPU
+check is never mistaken for the full-scale figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import PROFILES, check_profile
+from .device import environment, pick_device
+from .registry import REGISTRY, Experiment, register  # noqa: F401  (register is re-exported)
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+def experiments() -> dict[str, Experiment]:
+    """All registered experiments (importing the chapters' modules registers them)."""
+    from . import experiments as _  # noqa: F401
+    return REGISTRY
+
+
+def get(name: str) -> Experiment:
+    reg = experiments()
+    if name not in reg:
+        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(reg)) or 'none'}")
+    return reg[name]
+
+
+def summarize(values: list[float]) -> dict:
+    mean = statistics.fmean(values)
+    return {"mean": mean, "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def _jsonable(o):
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, out: str | Path | None = None,
+        device=None, overrides: dict | None = None, verbose: bool = True) -> dict:
+    """Run experiment ``name`` for each seed and write ``<out>/<name>.json``; return the record."""
+    exp = get(name)
+    check_profile(profile)
+    overrides = overrides or {}
+    seed_list = list(range(seeds if isinstance(seeds, int) else exp.default_seeds)) if not isinstance(seeds, list) else seeds
+    if not seed_list:
+        raise ValueError(f"seeds must be a positive number or a non-empty list; got {seeds!r}")
+    device = torch.device(device) if device is not None else pick_device(verbose=verbose)
+    if out is None:
+        if profile != "full" or device.type != "cuda" or overrides:
+            raise ValueError(
+                "results/ holds full-profile GPU runs only; this run is "
+                f"profile={profile!r}, device={device.type!r}, overrides={overrides or 'none'}: pass --out DIR"
+            )
+        out = RESULTS_DIR
+    os.environ["LESSONS_PROFILE"] = profile  # the experiment's own helpers read the profile too
+    t0 = time.time()
+    per_seed = []
+    for seed in seed_list:
+        t = time.time()
+        if verbose:
+            print(f"[{name}] profile={profile} seed={seed} ...", flush=True)
+        result = exp.fn(profile=profile, seed=seed, device=device, **overrides)
+        if "metrics" not in result:
+            raise ValueError(f"experiment {name!r} returned no 'metrics' (keys: {sorted(result)})")
+        result = {"seed": seed, "wall_time_s": time.time() - t, **result}
+        per_seed.append(result)
+        if verbose:
+            print(f"[{name}] seed={seed} " + ", ".join(f"{k}={v:.5g}" for k, v in _flat(result["metrics"]).items())
+                  + f" ({result['wall_time_s']:.1f}s)", flush=True)
+    metrics = sorted(_flat(per_seed[0]["metrics"]))
+    record = {
+        "name": name,
+        "description": exp.description,
+        "chapter": exp.chapter,
+        "claims": exp.claims,
+        "profile": profile,
+        "overrides": overrides,
+        "seeds": seed_list,
+        "summary": {m: summarize([_flat(r["metrics"])[m] for r in per_seed]) for m in metrics},
+        "runs": per_seed,
+        "wall_time_s": time.time() - t0,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": {**environment(device), "profile": profile},
+    }
+    path = Path(out) / f"{name}.json"
+    _write_json(path, record)
+    if verbose:
+        print(f"[{name}] wrote {path} in {record['wall_time_s']:.1f}s", flush=True)
+    return record
+
+
+def _flat(metrics: dict, prefix: str = "") -> dict:
+    """Nested metric dicts flattened to ``a.b`` keys of numbers."""
+    flat = {}
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            flat.update(_flat(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            flat[f"{prefix}{k}"] = float(v)
+    return flat
+
+
+def load_result(name: str, results_dir: str | Path | None = None) -> dict | None:
+    """The stored record of ``name``, or None when it has not been produced yet."""
+    path = Path(results_dir or RESULTS_DIR) / f"{name}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def provenance(record: dict) -> str:
+    env = record["environment"]
+    return (f"profile {record['profile']}, {len(record['seeds'])} seed(s), {env['device']}, torch {env['torch']}, "
+            f"commit {str(env.get('commit'))[:12]}, {record['wall_time_s']:.0f} s wall, finished {record['finished']}")
+
+
+def show_result(name: str, metrics: list[str] | None = None, results_dir=None, scale: float = 1.0,
+                unit: str = "") -> None:
+    """Print a stored result's summary and provenance, or say plainly that it is not measured yet."""
+    record = load_result(name, results_dir)
+    if record is None:
+        print(f"{name}: not yet measured at the full profile (run `python -m lessons_lib.reproduce {name} "
+              "--profile full` on a GPU to produce results/" f"{name}.json)")
+        return
+    for m, s in record["summary"].items():
+        if metrics is None or m in metrics:
+            print(f"{name} {m}: {s['mean'] * scale:.4g}{unit} ± {s['std'] * scale:.2g}{unit} "
+                  f"(mean ± std over {s['n']} seeds; min {s['min'] * scale:.4g}, max {s['max'] * scale:.4g})")
+    print("  " + provenance(record))
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lessons_lib.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="experiments to run")
+    parser.add_argument("--all", action="store_true", help="run every registered experiment")
+    parser.add_argument("--list", action="store_true", help="list the registered experiments")
+    parser.add_argument("--profile", default="full", help=f"one of {', '.join(PROFILES)} (default full)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the experiment's)")
+    parser.add_argument("--out", default=None, help="output folder (default results/, full profile on a GPU only)")
+    parser.add_argument("--device", default=None, help="force a device, e.g. cpu")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an experiment setting, e.g. --set epochs=2 (needs --out)")
+    args = parser.parse_args(argv)
+    reg = experiments()
+    if args.list:
+        for e in reg.values():
+            print(f"{e.name:28s} {e.chapter:14s} {e.description}")
+        return 0
+    names = sorted(reg) if args.all else args.names
+    if not names:
+        parser.error("name at least one experiment, or --all, or --list")
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            parser.error(f"--set expects KEY=VALUE; got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k] = _parse_value(v)
+    try:
+        check_profile(args.profile)
+        for name in names:
+            get(name)
+        for name in names:
+            run(name, args.profile, args.seeds, args.out, args.device, overrides)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+import lessons_lib
+from lessons_lib import config
+from lessons_lib.device import environment, pick_device, seed_everything
+
+
+def test_default_profile_is_standard(monkeypatch):
+    monkeypatch.delenv("LESSONS_PROFILE", raising=False)
+    assert config.current_profile() == "standard"
+
+
+@pytest.mark.parametrize("name", ["smoke", "standard", "full"])
+def test_profile_from_environment(monkeypatch, name):
+    monkeypatch.setenv("LESSONS_PROFILE", name)
+    assert config.current_profile() == name
+
+
+def test_unknown_profile_lists_valid_names(monkeypatch):
+    monkeypatch.setenv("LESSONS_PROFILE", "fast")
+    with pytest.raises(ValueError, match="smoke, standard, full.*'fast'"):
+        config.current_profile()
+
+
+def test_settings_picks_active_profile(monkeypatch):
+    monkeypatch.setenv("LESSONS_PROFILE", "full")
+    P = config.settings(smoke=dict(epochs=1), standard=dict(epochs=4), full=dict(epochs=75))
+    assert (P.profile, P.epochs) == ("full", 75)
+
+
+def test_settings_rejects_missing_profile_and_mismatched_keys():
+    with pytest.raises(ValueError, match="missing \\['full'\\]"):
+        config.settings(smoke=dict(epochs=1), standard=dict(epochs=2))
+    with pytest.raises(ValueError, match="same keys"):
+        config.settings(smoke=dict(epochs=1), standard=dict(epochs=2), full=dict(epoch=3))
+
+
+def test_pick_device_says_which(capsys):
+    device = pick_device()
+    assert device.type in ("cuda", "mps", "cpu")
+    assert "Training on" in capsys.readouterr().out
+
+
+def test_pick_device_rejects_unavailable_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        pick_device("cuda", verbose=False)
+
+
+def test_seed_everything_repeats_random_draws():
+    seed_everything(3)
+    a = torch.randn(5)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(5))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
+def test_seed_everything_rejects_bad_seed(bad):
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        seed_everything(bad)
+
+
+def test_environment_and_report(capsys):
+    env = environment("cpu")
+    assert env["torch"] == torch.__version__ and env["device"].startswith("cpu")
+    lessons_lib.report()
+    out = capsys.readouterr().out
+    for key in ("profile:", "device:", "versions:", "wall time:"):
+        assert key in out
