@@ -9,7 +9,7 @@ install:
 	$(PYTHON) -m pip install -q -r requirements.txt
 
 book: install
-	$(PYTHON) -m jupyter_book build . $(BOOKFLAGS)
+	jupyter-book build . $(BOOKFLAGS)
 
 # Unit tests, then nbval over every notebook of the book, all at the smoke profile.
 test: install

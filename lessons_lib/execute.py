@@ -20,6 +20,25 @@ from .config import PROFILES, check_profile
 from .train import HEADLESS_ENV
 
 BOOK_DIR = Path(__file__).resolve().parent.parent / "book"
+TIMINGS = Path(__file__).resolve().parent.parent / "results" / "notebook_timings.json"
+
+
+def record_timing(path: Path, profile: str, seconds: float) -> None:
+    """Keep the measured wall time of each notebook per profile, for the landing page."""
+    import json
+
+    from .device import describe_device, pick_device
+
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    key = path.resolve().relative_to(BOOK_DIR.parent).as_posix() if path.resolve().is_relative_to(BOOK_DIR.parent) else path.name
+    data.setdefault(key, {})[profile] = {
+        "seconds": round(seconds, 1), "device": describe_device(pick_device(verbose=False)),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = TIMINGS.with_name(TIMINGS.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, TIMINGS)
 
 
 def execute_notebook(path: str | Path, profile: str = "standard", timeout: int = 1800) -> float:
@@ -64,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in paths:
             print(f"executing {p} at profile {args.profile} ...", flush=True)
             secs = execute_notebook(p, args.profile, args.timeout)
+            record_timing(p, args.profile, secs)
             print(f"  done in {secs:.0f} s", flush=True)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
