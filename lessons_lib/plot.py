@@ -65,10 +65,21 @@ class LivePlot:
     def update(self, history) -> None:
         metric = self.metric if self.metric and f"train_{self.metric}" in history[0] else None
         _draw_history(history, metric, self.axes)
+        image = self._png()
         if self.handle is None:
-            self.handle = self._display(self.fig, display_id=True)
+            self.handle = self._display(image, display_id=True)
         else:
-            self.handle.update(self.fig)
+            self.handle.update(image)
+
+    def _png(self):
+        """The figure as a PNG image: independent of the notebook's matplotlib backend."""
+        import io
+
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png", dpi=90)
+        return Image(data=buf.getvalue(), format="png")
 
     def close(self) -> None:
         self.fig.clear()

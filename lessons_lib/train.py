@@ -227,9 +227,10 @@ class Trainer:
     def _check_finite(self, epoch: int) -> None:
         bad = int(self._first_bad.item())
         if bad >= 0:
+            kept = f" The checkpoint of the last good epoch is {self.checkpoint}." if self.checkpoint else ""
             raise NonFiniteLossError(
-                f"loss became NaN or infinite at epoch {epoch}, step {bad}; training stopped "
-                f"(the last good checkpoint, if any, is {self.checkpoint}). Try a lower learning rate."
+                f"loss became NaN or infinite at epoch {epoch}, step {bad} (counting from 0); training "
+                f"stopped.{kept} Try a lower learning rate or gradient clipping."
             )
 
     def train_epoch(self, loader, epoch: int) -> dict:
