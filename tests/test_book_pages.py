@@ -1,0 +1,149 @@
+"""The book's generated and copied pages: the timings table of the landing page, and the
+lecture reproduced verbatim in book/seed.md."""
+import hashlib
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from lessons_lib import pages
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_SOURCE = ROOT.parent / "shared" / "seed" / "cnn_examples.md"  # the development checkout's copy
+
+
+@pytest.mark.parametrize("secs, text", [(0, "0 s"), (38.4, "38 s"), (59.6, "1 min 00 s"), (245, "4 min 05 s"),
+                                        (3725, "1 h 02 min")])
+def test_format_seconds(secs, text):
+    assert pages.format_seconds(secs) == text
+
+
+@pytest.mark.parametrize("bad", [-1, "3", None, float("nan"), True])
+def test_format_seconds_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="seconds must be a non-negative number"):
+        pages.format_seconds(bad)
+
+
+def make_book(root: Path, chapters=("lenet", "alexnet")) -> None:
+    (root / "book").mkdir(parents=True)
+    (root / "results").mkdir()
+    toc = "format: jb-book\nroot: book/index\nparts:\n  - caption: A\n    chapters:\n"
+    for c in chapters:
+        (root / "book" / f"{c}.ipynb").write_text("{}")
+        toc += f"      - file: book/{c}\n"
+    toc += "      - file: book/seed\n"  # a markdown page: not a notebook row
+    (root / "_toc.yml").write_text(toc)
+
+
+def test_timings_table_from_records(tmp_path):
+    make_book(tmp_path)
+    (tmp_path / "book" / "extra.ipynb").write_text("{}")
+    timings = {
+        "book/alexnet.ipynb": {"standard": {"seconds": 312.4, "device": "cpu (2 threads)", "date": "2026-11-27"},
+                               "smoke": {"seconds": 9.0, "device": "cpu (2 threads)", "date": "2026-11-27"}},
+        "book/extra.ipynb": {"standard": {"seconds": 61, "device": "cpu (2 threads)", "date": "2026-11-27"}},
+        "book/gone.ipynb": {"standard": {"seconds": 1, "device": "cpu", "date": "2026-11-27"}},
+    }
+    (tmp_path / "results" / "notebook_timings.json").write_text(json.dumps(timings))
+    full = {"name": "alexnet_relu", "chapter": "alexnet", "profile": "full", "overrides": {},
+            "wall_time_s": 80.2, "environment": {"device": "cuda (NVIDIA H100)"}}
+    (tmp_path / "results" / "alexnet_relu.json").write_text(json.dumps(full))
+    cut = dict(full, name="cut", overrides={"epochs": 1}, wall_time_s=5)  # not a full-profile result
+    (tmp_path / "results" / "cut.json").write_text(json.dumps(cut))
+    out = tmp_path / "book" / "_generated" / "timings.md"
+
+    text = pages.timings_table(tmp_path / "results" / "notebook_timings.json", tmp_path / "results", tmp_path, out)
+    assert out.read_text() == text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| {doc}`/book/lenet`", "| {doc}`/book/alexnet`", "| `book/extra.ipynb`"]
+    assert rows[0].count(pages.NOT_MEASURED) == 4
+    assert rows[1] == ("| {doc}`/book/alexnet` | 9 s | 5 min 12 s | not yet measured | "
+                       "1 min 20 s for 1 experiment on cuda (NVIDIA H100) |")
+    assert "1 min 01 s" in rows[2] and "gone" not in text
+    assert "`standard` on cpu (2 threads)" in text
+
+    stamp = out.stat().st_mtime_ns
+    pages.timings_table(tmp_path / "results" / "notebook_timings.json", tmp_path / "results", tmp_path, out)
+    assert out.stat().st_mtime_ns == stamp  # unchanged text: the file is left alone
+
+
+def test_timings_table_without_records(tmp_path):
+    make_book(tmp_path, chapters=("rnn",))
+    text = pages.timings_table(tmp_path / "results" / "missing.json", tmp_path / "results", tmp_path, out=None)
+    assert "| {doc}`/book/rnn` | " + " | ".join([pages.NOT_MEASURED] * 4) + " |" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "(no notebooks yet)" in pages.timings_table(empty / "t.json", empty, empty, out=None)
+
+
+def test_timings_table_rejects_a_broken_record(tmp_path):
+    make_book(tmp_path)
+    bad = tmp_path / "results" / "notebook_timings.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="notebook_timings.json is not valid JSON"):
+        pages.timings_table(bad, tmp_path / "results", tmp_path, out=None)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        pages.timings_table(bad, tmp_path / "results", tmp_path, out=None)
+
+
+def test_timings_recorded_by_execute_reach_the_table(tmp_path, monkeypatch):
+    """The contract with lessons_lib.execute: what record_timing writes, the table shows."""
+    from lessons_lib import execute
+
+    make_book(tmp_path, chapters=("lenet",))
+    record = tmp_path / "results" / "notebook_timings.json"
+    monkeypatch.setattr(execute, "TIMINGS", record)
+    execute.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
+    text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None)
+    assert "| {doc}`/book/lenet` | not yet measured | 4 min 59 s | not yet measured |" in text
+
+
+def test_the_repository_table_builds():
+    text = pages.timings_table(out=None)
+    assert text.startswith("| notebook | smoke | standard | full |")
+
+
+def test_sphinx_hooks(tmp_path):
+    make_book(tmp_path)
+    app = SimpleNamespace(srcdir=str(tmp_path))
+    config = SimpleNamespace(exclude_patterns=["_build"])
+    pages._on_config_inited(app, config)
+    assert (tmp_path / "book" / "_generated" / "timings.md").is_file()
+    assert config.exclude_patterns == ["_build", "book/_generated"]
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    scripts = [_JavaScript("a.js"), _JavaScript(None, body="const X = 1"), _JavaScript("", body="const X = 1"),
+               _JavaScript("a.js"), _JavaScript("b.js", priority=100)]
+    context = {"script_files": scripts}
+    pages._dedupe_scripts(None, "p", "page.html", context, None)
+    assert [(js.filename, js.attributes) for js in context["script_files"]] == [
+        ("b.js", {}), ("a.js", {}), (None, {"body": "const X = 1"})]
+
+
+def test_index_includes_the_generated_table():
+    index = (ROOT / "book" / "index.md").read_text()
+    target = re.search(r"```\{include\}\s+(\S+)", index).group(1)
+    assert (ROOT / "book" / target).resolve() == pages.OUTPUT.resolve()
+
+
+def seed_page_blocks() -> list[str]:
+    return re.findall(r"^```text\n(.*?)\n```$", (ROOT / "book" / "seed.md").read_text(), flags=re.S | re.M)
+
+
+def test_seed_page_reproduces_the_lecture_verbatim():
+    text = "\n".join(seed_page_blocks()) + "\n"
+    stated = re.search(r"SHA-256\s+`([0-9a-f]{64})`", (ROOT / "book" / "seed.md").read_text()).group(1)
+    assert hashlib.sha256(text.encode()).hexdigest() == stated
+    if SEED_SOURCE.is_file():  # the development checkout also has the original file
+        assert text == SEED_SOURCE.read_text()
+
+
+def test_seed_page_links_each_part_to_a_chapter():
+    page = (ROOT / "book" / "seed.md").read_text()
+    parts = re.findall(r"^\(seed-[\w-]+\)=\n## .+\n\nChecked in \{doc\}`(\w+)`", page, flags=re.M)
+    assert parts == ["lenet", "alexnet", "alexnet", "autoencoders", "rnn"]
+    assert len(seed_page_blocks()) == len(parts)
