@@ -127,6 +127,8 @@ class Trainer:
         self.progress = (not headless()) if progress is None else progress
         self.live_plot = in_notebook() if live_plot is None else live_plot
         self.verbose = verbose
+        if not self.is_main_process():  # under torchrun only rank 0 prints, plots and writes checkpoints
+            self.progress = self.live_plot = self.verbose = False
         self.history = History()
         self._graph = None
         z = lambda dtype=torch.float32: torch.zeros((), device=self.device, dtype=dtype)  # noqa: E731
@@ -252,6 +254,7 @@ class Trainer:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        self._all_reduce_epoch_sums()
         self._check_finite(epoch)
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
@@ -344,9 +347,33 @@ class Trainer:
         parts.append(f"{row['time']:.1f}s")
         return "  ".join(parts)
 
+    # -- distributed data parallel (torchrun) ------------------------------------------------
+    @staticmethod
+    def is_main_process() -> bool:
+        """False on every rank but 0 of an initialised ``torch.distributed`` process group."""
+        import torch.distributed as dist
+
+        return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+    def _all_reduce_epoch_sums(self) -> None:
+        """Under DistributedDataParallel each rank saw its own shard: sum the epoch's running
+        sums over the ranks, so every rank reports the global loss and metric."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        sums = torch.stack([self._loss_sum, self._metric_sum, self._count])
+        dist.all_reduce(sums)
+        dist.all_reduce(self._first_bad, op=dist.ReduceOp.MAX)
+        self._loss_sum.copy_(sums[0])
+        self._metric_sum.copy_(sums[1])
+        self._count.copy_(sums[2])
+
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, train_loader=None) -> None:
         """Write model, optimiser, scheduler, loader and RNG state, and history, atomically."""
+        if not self.is_main_process():  # one writer under torchrun; every rank resumes from its file
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
