@@ -1,0 +1,72 @@
+"""DistributedDataParallel through lessons_lib's Trainer: 2 CPU processes (gloo) under torchrun
+must end with the weights of one process trained on the same global batches."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lessons_lib import distributed
+from lessons_lib.models import AlexNet2012, LeNet
+
+
+def test_shard_covers_the_global_batch_in_order():
+    x = torch.arange(10)
+    a, b = distributed.shard(x, 0, 2), distributed.shard(x, 1, 2)
+    assert a.tolist() == [0, 2, 4, 6, 8] and b.tolist() == [1, 3, 5, 7, 9]
+    # step k of both ranks with batch 2 = items 4k..4k+3 of one process with batch 4
+    assert sorted(torch.cat([a[2:4], b[2:4]]).tolist()) == [4, 5, 6, 7]
+    assert len(distributed.shard(torch.arange(7), 2, 3)) == 2  # equal lengths on every rank
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(rank=2, world_size=2), "rank"), (dict(rank=0, world_size=0), "world_size")])
+def test_shard_rejects_bad_ranks(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        distributed.shard(torch.arange(4), **kwargs)
+
+
+def test_init_without_torchrun_is_one_process(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    rank, world, _ = distributed.init()
+    assert (rank, world) == (0, 1)
+
+
+def test_training_memory_of_the_paper_model():
+    m = distributed.training_memory(AlexNet2012(), (3, 227, 227), batch_size=128)
+    assert m["weights"] == 60_965_224 * 4 and m["gradients"] == m["weights"]
+    assert 1e9 < m["activations"] < 5e9 and m["total"] == sum(v for k, v in m.items() if k != "total")
+    with pytest.raises(ValueError, match="batch_size"):
+        distributed.training_memory(AlexNet2012(), (3, 227, 227), batch_size=0)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LESSONS_PROFILE": "smoke"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "lessons_lib.distributed", "--model", "lenet", "--source", "sample", "--n-train", "512",
+           "--batch-size", "64", "--epochs", "2", "--no-shuffle", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ddp = torch.load(out, weights_only=False)
+    assert ddp["world_size"] == 2
+
+    # one process, the same 512 images, the same global batch of 64, no shuffling
+    from lessons_lib.data import DeviceLoader, mnist
+    from lessons_lib.device import seed_everything
+    from lessons_lib.train import Trainer
+
+    train, test = mnist("sample", n_train=512)
+    seed_everything(0)
+    net = LeNet()
+    loader = DeviceLoader(train.images, train.labels, 64, shuffle=False, drop_last=True, scale=1 / 256)
+    trainer = Trainer(net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), device="cpu",
+                      live_plot=False, progress=False, verbose=False)
+    trainer.fit(loader, epochs=2)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(ddp["state_dict"][k], v, rtol=1e-4, atol=1e-5, msg=f"parameter {k}")
+    # the epoch statistics were summed over both ranks: the same loss as one process
+    for row_ddp, row_one in zip(ddp["history"], trainer.history):
+        assert row_ddp["train_loss"] == pytest.approx(row_one["train_loss"], rel=1e-5)
+        assert row_ddp["train_accuracy"] == pytest.approx(row_one["train_accuracy"])
