@@ -1,2 +1,3 @@
 """The chapters' registered experiments. Importing this package registers them all."""
 from . import lenet  # noqa: F401
+from . import alexnet  # noqa: F401

@@ -1,4 +1,5 @@
 """The chapters' networks, each written to read like the table it comes from."""
+from .alexnet import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
 from .lenet import LeNet
 
-__all__ = ["LeNet"]
+__all__ = ["AlexNet2012", "MnistAlexNet", "SeedAlexNet", "Subsample", "TorchvisionAlexNet", "LeNet"]
