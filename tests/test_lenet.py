@@ -1,0 +1,152 @@
+"""The LeNet chapter's code: the model and its variants, the locally connected layer, the
+visual helpers, and the registered experiments end to end at the smoke profile."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from lessons_lib import inspect, reproduce, visualize  # noqa: E402
+from lessons_lib.data import DeviceLoader  # noqa: E402
+from lessons_lib.experiments import lenet as exp  # noqa: E402
+from lessons_lib.layers import LocallyConnected2d  # noqa: E402
+from lessons_lib.models.lenet import LeNet, lenet_dense, lenet_locally_connected, mlp  # noqa: E402
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_lenet_matches_caffe_table():
+    t = inspect.layer_table(LeNet(), (1, 28, 28))
+    convs_pools = [L for L in t if L.type in ("Conv2d", "MaxPool2d")]
+    assert [inspect.fmt_shape(L.input_shape) for L in convs_pools] == [
+        "28 x 28 x 1", "24 x 24 x 20", "12 x 12 x 20", "8 x 8 x 50"]
+    assert [L.rf for L in convs_pools] == [(5, 5), (6, 6), (14, 14), (16, 16)]
+    assert [L.jump for L in convs_pools] == [(1, 1), (2, 2), (2, 2), (4, 4)]
+    assert t.total_params == 431_080  # Han et al. 2016: Caffe LeNet-5 has 431K parameters
+
+
+@pytest.mark.parametrize("layer", ["features.0", "features.2", "features.3", "features.5"])
+def test_receptive_fields_measured(layer):
+    model = LeNet()
+    info = inspect.layer_table(model, (1, 28, 28)).find(layer)
+    rows, cols, box = inspect.empirical_receptive_field(model, (1, 28, 28), layer)
+    assert (rows, cols) == info.rf
+    h, w = info.output_shape[1:]
+    assert box == inspect.theoretical_box(info, (h // 2, w // 2), (28, 28))
+
+
+def test_lenet_pool_options_and_bad_input():
+    x = torch.zeros(2, 1, 28, 28)
+    assert LeNet(pool="avg")(x).shape == (2, 10)
+    nopool = LeNet(pool=None)
+    assert nopool(x).shape == (2, 10)
+    assert nopool.classifier[1].in_features == 20 * 20 * 50
+    with pytest.raises(ValueError, match="pool"):
+        LeNet(pool="min")
+    with pytest.raises(ValueError, match="dropout"):
+        LeNet(dropout=1.0)
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        LeNet()(torch.zeros(1, 3, 32, 32))
+
+
+def test_locally_connected_equals_conv_when_weights_are_tied():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, kernel_size=(3, 2), stride=(1, 2))
+    lc = LocallyConnected2d.from_conv(conv, input_size=(7, 8))
+    x = torch.randn(2, 3, 7, 8)
+    torch.testing.assert_close(lc(x), conv(x))
+    assert lc.output_size == conv(x).shape[2:]
+    # untied: one filter bank per position
+    assert lc.weight.numel() == conv.weight.numel() * lc.output_size[0] * lc.output_size[1]
+
+
+def test_locally_connected_positions_are_independent():
+    lc = LocallyConnected2d(1, 1, 2, input_size=(3, 3), bias=False)
+    with torch.no_grad():
+        lc.weight.zero_()
+        lc.weight[3] = 1.0  # only the output position (1, 1) has non-zero weights
+    out = lc(torch.ones(1, 1, 3, 3))
+    assert out[0, 0].tolist() == [[0.0, 0.0], [0.0, 4.0]]
+
+
+def test_locally_connected_bad_input():
+    with pytest.raises(ValueError, match="kernel_size"):
+        LocallyConnected2d(1, 2, 0, input_size=(5, 5))
+    with pytest.raises(ValueError, match="smaller than kernel_size"):
+        LocallyConnected2d(1, 2, 5, input_size=(3, 3))
+    with pytest.raises(ValueError, match="in_channels"):
+        LocallyConnected2d(0, 2, 3, input_size=(5, 5))
+    with pytest.raises(ValueError, match="expects input"):
+        LocallyConnected2d(1, 2, 3, input_size=(5, 5))(torch.zeros(1, 1, 6, 6))
+    with pytest.raises(ValueError, match="conv"):
+        LocallyConnected2d.from_conv(nn.Conv2d(1, 1, 3, padding=1), (5, 5))
+
+
+def test_weight_sharing_models():
+    x = torch.zeros(2, 1, 28, 28)
+    lc, dense, small = lenet_locally_connected(), lenet_dense(), mlp()
+    for m in (lc, dense, small):
+        assert m(x).shape == (2, 10)
+    conv1, conv2 = 20 * 25 + 20, 50 * 20 * 25 + 50
+    assert n_params(lc) == 431_080 - conv1 - conv2 + 24 * 24 * (20 * 25 + 20) + 8 * 8 * (50 * 500 + 50)
+    assert n_params(dense) == 431_080 - conv1 - conv2 + 784 * 11_520 + 11_520 + 2_880 * 3_200 + 3_200
+    assert n_params(small) == 784 * 500 + 500 + 5010
+    with pytest.raises(ValueError, match="hidden"):
+        mlp(0)
+
+
+def test_feature_maps_predict_and_errors():
+    torch.manual_seed(0)
+    model = LeNet()
+    x = torch.rand(3, 1, 28, 28)
+    maps = visualize.feature_maps(model, x, ["features.0", "features.5"])
+    assert maps["features.0"].shape == (3, 20, 24, 24) and maps["features.5"].shape == (3, 50, 4, 4)
+    with pytest.raises(ValueError, match="unknown"):
+        visualize.feature_maps(model, x, ["nope"])
+    loader = DeviceLoader(torch.randint(0, 255, (10, 28, 28), dtype=torch.uint8), torch.arange(10), 4, shuffle=False)
+    probs, targets = visualize.predict(model, loader)
+    assert probs.shape == (10, 10) and torch.allclose(probs.sum(1), torch.ones(10))
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
+    idx, pred, conf = visualize.confident_errors(probs, torch.tensor([0, 0, 0, 1]), k=5)
+    assert idx.tolist() == [1, 3, 2] and pred.tolist() == [1, 0, 1]
+    assert conf.tolist() == pytest.approx([0.8, 0.7, 0.6])
+    with pytest.raises(ValueError, match="probs"):
+        visualize.confident_errors(probs, torch.tensor([0, 1]))
+
+
+def test_draw_receptive_fields():
+    ax = visualize.draw_receptive_fields(LeNet(), torch.rand(28, 28), ["features.0", "features.3"],
+                                         centres_of="features.2")
+    assert len(ax.patches) == 2
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="image"):
+        visualize.draw_receptive_fields(LeNet(), torch.rand(2, 28, 28), ["features.0"])
+    with pytest.raises(ValueError, match="spatial"):
+        visualize.draw_receptive_fields(LeNet(), torch.rand(28, 28), ["classifier.1"])
+
+
+def test_variants_and_experiments_registered():
+    names = set(reproduce.experiments())
+    for variant in exp.VARIANTS:
+        assert exp.experiment_name(variant) in names
+    with pytest.raises(ValueError, match="variant"):
+        exp.experiment_name("nope")
+    with pytest.raises(ValueError, match="variant"):
+        exp.train_lenet("nope")
+    P = exp.profile_settings("full")
+    assert P.epochs == 75 and P.source == "full"
+
+
+@pytest.mark.parametrize("variant", list(exp.VARIANTS))
+def test_experiment_end_to_end_smoke(variant, tmp_path):
+    name = exp.experiment_name(variant)
+    record = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
+    assert (tmp_path / f"{name}.json").is_file()
+    acc = record["summary"]["test_accuracy"]["mean"]
+    assert 0.1 < acc <= 1.0
+    assert record["runs"][0]["settings"]["variant"] == variant
