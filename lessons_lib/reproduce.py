@@ -68,58 +68,128 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, out: str | Path | None = None,
-        device=None, overrides: dict | None = None, verbose: bool = True) -> dict:
-    """Run experiment ``name`` for each seed and write ``<out>/<name>.json``; return the record."""
-    exp = get(name)
-    check_profile(profile)
-    overrides = overrides or {}
-    seed_list = list(range(seeds if isinstance(seeds, int) else exp.default_seeds)) if not isinstance(seeds, list) else seeds
-    if not seed_list:
-        raise ValueError(f"seeds must be a positive number or a non-empty list; got {seeds!r}")
-    device = torch.device(device) if device is not None else pick_device(verbose=verbose)
-    if out is None:
-        if profile != "full" or device.type != "cuda" or overrides:
-            raise ValueError(
-                "results/ holds full-profile GPU runs only; this run is "
-                f"profile={profile!r}, device={device.type!r}, overrides={overrides or 'none'}: pass --out DIR"
-            )
-        out = RESULTS_DIR
+def _check_out(profile: str, device: torch.device, overrides: dict, out):
+    if out is not None:
+        return Path(out)
+    if profile != "full" or device.type != "cuda" or overrides:
+        raise ValueError(
+            "results/ holds full-profile GPU runs only; this run is "
+            f"profile={profile!r}, device={device.type!r}, overrides={overrides or 'none'}: pass --out DIR"
+        )
+    return RESULTS_DIR
+
+
+def _run_seed(name: str, profile: str, seed: int, device: str, overrides: dict) -> dict:
+    """One seed of one experiment; a top-level function so that worker processes can run it."""
     os.environ["LESSONS_PROFILE"] = profile  # the experiment's own helpers read the profile too
-    t0 = time.time()
-    per_seed = []
-    for seed in seed_list:
-        t = time.time()
+    exp = get(name)
+    start = time.time()
+    result = exp.fn(profile=profile, seed=seed, device=torch.device(device), **dict(overrides))
+    if not isinstance(result, dict) or "metrics" not in result:
+        raise ValueError(f"experiment {name!r} returned no 'metrics' (got {type(result).__name__} "
+                         f"with keys {sorted(result) if isinstance(result, dict) else '-'})")
+    return {"seed": seed, "started": start, "wall_time_s": time.time() - start, **result}
+
+
+def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | None = None,
+             out: str | Path | None = None, device=None, overrides: dict | None = None, jobs: int = 1,
+             verbose: bool = True, keep_going: bool = False) -> list[dict]:
+    """Run several experiments, each for its seeds, ``jobs`` (experiment, seed) runs at a time.
+
+    With ``jobs > 1`` every run is a separate process, so the seeds of an experiment (and
+    different experiments) train concurrently on one GPU; small models leave most of a GPU
+    idle, so this multiplies throughput. Each ``<out>/<name>.json`` is written as soon as all
+    its seeds are done, so an interrupted ``--all`` keeps what finished.
+    """
+    check_profile(profile)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int; got {jobs!r}")
+    overrides = dict(overrides or {})
+    exps = [get(n) for n in names]
+    device = torch.device(device) if device is not None else pick_device(verbose=verbose)
+    out = _check_out(profile, device, overrides, out)
+    plan = {}
+    for exp in exps:
+        seed_list = seeds if isinstance(seeds, list) else list(range(seeds if isinstance(seeds, int) else exp.default_seeds))
+        if not seed_list:
+            raise ValueError(f"seeds must be a positive number or a non-empty list; got {seeds!r}")
+        plan[exp.name] = seed_list
+    tasks = [(n, s) for n, sl in plan.items() for s in sl]
+    done: dict[str, list] = {n: [] for n in plan}
+    records, failures = [], []
+
+    def finish(name, result):
+        done[name].append(result)
         if verbose:
-            print(f"[{name}] profile={profile} seed={seed} ...", flush=True)
-        result = exp.fn(profile=profile, seed=seed, device=device, **overrides)
-        if "metrics" not in result:
-            raise ValueError(f"experiment {name!r} returned no 'metrics' (keys: {sorted(result)})")
-        result = {"seed": seed, "wall_time_s": time.time() - t, **result}
-        per_seed.append(result)
-        if verbose:
-            print(f"[{name}] seed={seed} " + ", ".join(f"{k}={v:.5g}" for k, v in _flat(result["metrics"]).items())
-                  + f" ({result['wall_time_s']:.1f}s)", flush=True)
-    metrics = sorted(_flat(per_seed[0]["metrics"]))
+            print(f"[{name}] seed={result['seed']} " + ", ".join(
+                f"{k}={v:.5g}" for k, v in _flat(result["metrics"]).items()) + f" ({result['wall_time_s']:.1f}s)", flush=True)
+        if len(done[name]) == len(plan[name]):
+            records.append(_write_record(get(name), profile, overrides, done[name], device, out, jobs, verbose))
+
+    if jobs == 1:
+        for name, seed in tasks:
+            if verbose:
+                print(f"[{name}] profile={profile} seed={seed} ...", flush=True)
+            try:
+                finish(name, _run_seed(name, profile, seed, str(device), overrides))
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                failures.append((name, seed, exc))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_seed, n, profile, s, str(device), overrides): (n, s) for n, s in tasks}
+            for fut in as_completed(futures):
+                name, seed = futures[fut]
+                try:
+                    finish(name, fut.result())
+                except Exception as exc:
+                    if not keep_going:
+                        for f in futures:
+                            f.cancel()
+                        raise
+                    failures.append((name, seed, exc))
+    for name, seed, exc in failures:
+        print(f"[{name}] seed={seed} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    if failures:
+        raise RuntimeError(f"{len(failures)} run(s) failed: " + ", ".join(f"{n}/seed {s}" for n, s, _ in failures))
+    return records
+
+
+def _write_record(exp, profile, overrides, runs, device, out, jobs, verbose) -> dict:
+    runs = sorted(runs, key=lambda r: r["seed"])
+    metrics = sorted(_flat(runs[0]["metrics"]))
+    first = min(r["started"] for r in runs)
+    last = max(r["started"] + r["wall_time_s"] for r in runs)
     record = {
-        "name": name,
+        "name": exp.name,
         "description": exp.description,
         "chapter": exp.chapter,
         "claims": exp.claims,
         "profile": profile,
         "overrides": overrides,
-        "seeds": seed_list,
-        "summary": {m: summarize([_flat(r["metrics"])[m] for r in per_seed]) for m in metrics},
-        "runs": per_seed,
-        "wall_time_s": time.time() - t0,
+        "seeds": [r["seed"] for r in runs],
+        "summary": {m: summarize([_flat(r["metrics"])[m] for r in runs]) for m in metrics},
+        "runs": runs,
+        "wall_time_s": last - first,
+        "concurrent_jobs": jobs,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": {**environment(device), "profile": profile},
     }
-    path = Path(out) / f"{name}.json"
+    path = Path(out) / f"{exp.name}.json"
     _write_json(path, record)
     if verbose:
-        print(f"[{name}] wrote {path} in {record['wall_time_s']:.1f}s", flush=True)
+        print(f"[{exp.name}] wrote {path} ({record['wall_time_s']:.1f}s wall)", flush=True)
     return record
+
+
+def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, out: str | Path | None = None,
+        device=None, overrides: dict | None = None, verbose: bool = True, jobs: int = 1) -> dict:
+    """Run experiment ``name`` for each seed and write ``<out>/<name>.json``; return the record."""
+    return run_many([name], profile, seeds, out, device, overrides, jobs, verbose)[0]
 
 
 def _flat(metrics: dict, prefix: str = "") -> dict:
@@ -178,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the experiment's)")
     parser.add_argument("--out", default=None, help="output folder (default results/, full profile on a GPU only)")
     parser.add_argument("--device", default=None, help="force a device, e.g. cpu")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time, each in its own process (seeds train concurrently on one GPU)")
+    parser.add_argument("--keep-going", action="store_true", help="finish the other runs when one fails")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override an experiment setting, e.g. --set epochs=2 (needs --out)")
     args = parser.parse_args(argv)
@@ -199,11 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         check_profile(args.profile)
         for name in names:
             get(name)
-        for name in names:
-            run(name, args.profile, args.seeds, args.out, args.device, overrides)
+        run_many(names, args.profile, args.seeds, args.out, args.device, overrides, args.jobs,
+                 keep_going=args.keep_going)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -67,3 +67,10 @@ def test_experiment_without_metrics_is_rejected(tmp_path):
             reproduce.run("_broken", profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
     finally:
         REGISTRY.pop("_broken")
+
+
+def test_parallel_jobs_give_the_same_numbers_as_sequential(tmp_path):
+    seq = reproduce.run("lenet_caffe", profile="smoke", seeds=2, out=tmp_path / "a", device="cpu", verbose=False)
+    par = reproduce.run("lenet_caffe", profile="smoke", seeds=2, out=tmp_path / "b", device="cpu", verbose=False, jobs=2)
+    assert par["concurrent_jobs"] == 2
+    assert [r["metrics"]["test_accuracy"] for r in seq["runs"]] == [r["metrics"]["test_accuracy"] for r in par["runs"]]
