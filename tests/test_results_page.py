@@ -1,0 +1,29 @@
+import json
+
+import pytest
+
+from lessons_lib import reproduce, results_page
+
+
+def test_verdicts():
+    s = {"mean": 0.9930, "std": 0.0003, "n": 3}
+    assert results_page.verdict({"value": 0.9938}, s)[0] is False  # 0.0008 away, two std are 0.0006
+    assert results_page.verdict({"value": 0.9938, "tolerance": 0.0016}, s)[0] is True
+    assert results_page.verdict({"value": 0.98, "compare": "at_least"}, s)[0] is True
+    assert results_page.verdict({"value": 0.98, "compare": "at_most"}, s)[0] is False
+    with pytest.raises(ValueError, match="compare"):
+        results_page.verdict({"value": 1, "compare": "near"}, s)
+
+
+def test_page_shows_measured_and_unmeasured(tmp_path):
+    text = results_page.render(tmp_path)
+    assert "`lenet_caffe` | 99.38% after 75 epochs" in text and "not yet measured" in text
+    reproduce.run("lenet_caffe", profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
+    text = results_page.render(tmp_path)
+    record = json.loads((tmp_path / "lenet_caffe.json").read_text())
+    acc = record["summary"]["test_accuracy"]["mean"]
+    assert f"{100 * acc:.2f}% ± 0.00%" in text and "not reproduced" in text
+
+
+def test_committed_page_is_up_to_date():
+    assert results_page.main(["--check"]) == 0, "run python -m lessons_lib.results_page and commit book/reproducing.md"
