@@ -1,6 +1,7 @@
 """Generated parts of the book's pages: the landing page's table of measured notebook timings.
 
-    python -m lessons_lib.pages          # writes book/_generated/timings.md
+    python -m lessons_lib.pages                      # writes book/_generated/timings.md
+    python -m lessons_lib.pages --time smoke [NB...]  # times notebooks without touching them
 
 The table is built from ``results/notebook_timings.json`` (written by ``python -m
 lessons_lib.execute``, which times every notebook it executes, per profile) and from the
@@ -22,7 +23,7 @@ TIMINGS = ROOT / "results" / "notebook_timings.json"
 RESULTS_DIR = ROOT / "results"
 OUTPUT = ROOT / "book" / "_generated" / "timings.md"
 PROFILES = ("smoke", "standard", "full")
-NOT_MEASURED = "not yet measured"
+NOT_MEASURED = "—"
 
 
 def format_seconds(seconds: float) -> str:
@@ -94,7 +95,7 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
     One row per notebook (the TOC's chapters first, in order, then any other timed notebook),
     one column per profile with the wall time ``python -m lessons_lib.execute`` measured,
     and a column with the wall time of the chapter's full-profile ``reproduce`` runs.
-    Missing measurements read "not yet measured". The file is rewritten only when its
+    Missing measurements read "—" (explained under the table). The file is rewritten only when its
     text changes, so an unchanged table does not trigger a rebuild.
     """
     timings, results_dir, root = Path(timings), Path(results_dir), Path(root)
@@ -136,9 +137,10 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
     if not rows:
         lines.append("| (no notebooks yet) | " + " | ".join([NOT_MEASURED] * 4) + " |")
     notes = [f"`{p}` on {', '.join(sorted(d))}" for p, d in devices.items()]
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n\n" + f"{NOT_MEASURED}: not yet measured."
     if notes:
-        text += "\nMeasured by `python -m lessons_lib.execute`: " + "; ".join(notes) + ".\n"
+        text += " Notebooks measured by `python -m lessons_lib.execute`: " + "; ".join(notes) + "."
+    text += "\n"
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -188,12 +190,53 @@ def setup(app):
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
+def time_notebooks(paths, profile: str, timeout: int = 1800) -> dict:
+    """Execute each notebook at ``profile`` without saving its outputs; record and return the wall times.
+
+    For a profile whose outputs are not the stored ones (smoke in CI, full on a GPU): the
+    committed notebook is left untouched. Each run uses a hidden copy beside the original (so
+    relative paths behave the same) and records the time under the original's name, exactly
+    as ``python -m lessons_lib.execute`` does.
+    """
+    import shutil
+
+    from .execute import execute_notebook, record_timing
+
+    times = {}
+    for path in paths:
+        path = Path(path)
+        if path.suffix != ".ipynb" or not path.is_file():
+            raise ValueError(f"paths must be existing .ipynb files; got {str(path)!r}")
+        copy = path.with_name(f".{path.stem}.timing.ipynb")
+        shutil.copyfile(path, copy)
+        try:
+            print(f"timing {path} at profile {profile} ...", flush=True)
+            secs = execute_notebook(copy, profile, timeout)
+        finally:
+            copy.unlink(missing_ok=True)
+        record_timing(path, profile, secs)
+        print(f"  {format_seconds(secs)}", flush=True)
+        times[str(path)] = secs
+    return times
+
+
 def main(argv=None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args:
-        print("usage: python -m lessons_lib.pages   (writes book/_generated/timings.md)", file=sys.stderr)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lessons_lib.pages", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--time", metavar="PROFILE", help="first execute notebooks at PROFILE without saving "
+                        "their outputs and record their wall time (e.g. smoke)")
+    parser.add_argument("notebooks", nargs="*", help="with --time: the notebooks (default: the TOC's)")
+    args = parser.parse_args(argv)
+    if args.notebooks and not args.time:
+        parser.error("notebooks are only taken with --time")
+    try:
+        if args.time:
+            time_notebooks(args.notebooks or [ROOT / p for p in toc_notebooks()], args.time)
+        timings_table()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    timings_table()
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
     return 0
 

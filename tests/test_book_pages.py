@@ -59,7 +59,7 @@ def test_timings_table_from_records(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0] for r in rows] == ["| {doc}`/book/lenet`", "| {doc}`/book/alexnet`", "| `book/extra.ipynb`"]
     assert rows[0].count(pages.NOT_MEASURED) == 4
-    assert rows[1] == ("| {doc}`/book/alexnet` | 9 s | 5 min 12 s | not yet measured | "
+    assert rows[1] == ("| {doc}`/book/alexnet` | 9 s | 5 min 12 s | — | "
                        "1 min 20 s for 1 experiment on cuda (NVIDIA H100) |")
     assert "1 min 01 s" in rows[2] and "gone" not in text
     assert "`standard` on cpu (2 threads)" in text
@@ -98,7 +98,7 @@ def test_timings_recorded_by_execute_reach_the_table(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "TIMINGS", record)
     execute.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
     text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None)
-    assert "| {doc}`/book/lenet` | not yet measured | 4 min 59 s | not yet measured |" in text
+    assert "| {doc}`/book/lenet` | — | 4 min 59 s | — |" in text
 
 
 def test_the_repository_table_builds():
@@ -131,7 +131,8 @@ def test_index_includes_the_generated_table():
 
 
 def seed_page_blocks() -> list[str]:
-    return re.findall(r"^```text\n(.*?)\n```$", (ROOT / "book" / "seed.md").read_text(), flags=re.S | re.M)
+    page = (ROOT / "book" / "seed.md").read_text()
+    return re.findall(r"^```\{code-block\} text\n:class: seed-lecture\n(.*?)\n```$", page, flags=re.S | re.M)
 
 
 def test_seed_page_reproduces_the_lecture_verbatim():
@@ -147,3 +148,35 @@ def test_seed_page_links_each_part_to_a_chapter():
     parts = re.findall(r"^\(seed-[\w-]+\)=\n## .+\n\nChecked in \{doc\}`(\w+)`", page, flags=re.M)
     assert parts == ["lenet", "alexnet", "alexnet", "autoencoders", "rnn"]
     assert len(seed_page_blocks()) == len(parts)
+
+
+def test_time_notebooks_records_without_touching_the_notebook(tmp_path, monkeypatch):
+    import nbformat
+
+    from lessons_lib import execute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nassert os.environ['LESSONS_PROFILE'] == 'smoke'\nprint('ran')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    record = tmp_path / "timings.json"
+    monkeypatch.setattr(execute, "TIMINGS", record)
+
+    times = pages.time_notebooks([path], "smoke", timeout=120)
+    assert path.read_bytes() == before  # outputs not saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["timings.json", "x.ipynb"]  # no copy left
+    entry = json.loads(record.read_text())["x.ipynb"]["smoke"]
+    assert entry["seconds"] == pytest.approx(times[str(path)], abs=0.1)
+
+    with pytest.raises(ValueError, match="profile"):
+        pages.time_notebooks([path], "huge")
+    with pytest.raises(ValueError, match="existing .ipynb"):
+        pages.time_notebooks([tmp_path / "missing.ipynb"], "smoke")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["timings.json", "x.ipynb"]
+
+
+def test_cli_rejects_notebooks_without_time():
+    with pytest.raises(SystemExit):
+        pages.main(["book/lenet.ipynb"])
