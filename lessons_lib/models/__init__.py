@@ -1,5 +1,7 @@
 """The chapters' networks, each written to read like the table it comes from."""
 from .alexnet import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
 from .lenet import LeNet
+from .rnn import GRUCell, LSTMCell, Recurrent, RNNCell, SequenceModel
 
-__all__ = ["AlexNet2012", "MnistAlexNet", "SeedAlexNet", "Subsample", "TorchvisionAlexNet", "LeNet"]
+__all__ = ["AlexNet2012", "MnistAlexNet", "SeedAlexNet", "Subsample", "TorchvisionAlexNet", "LeNet",
+           "RNNCell", "LSTMCell", "GRUCell", "Recurrent", "SequenceModel"]

@@ -1,0 +1,268 @@
+"""Recurrent networks: the adding problem by length, row-MNIST, a character model, loop vs fused.
+
+Every training run uses the fused PyTorch modules (``nn.RNN/LSTM/GRU``), which the chapter
+checks to compute the same function as the from-scratch cells; Adam, gradient-norm clipping
+at 1, and the Trainer with a loss and metric for each task.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..config import settings
+from ..data import DeviceLoader, mnist
+from ..device import seed_everything
+from ..models.rnn import CELLS, KINDS, Recurrent, SequenceModel, copy_weights, torch_module
+from ..registry import register
+from ..sequences import ADDING_BASELINE_MSE, CharVocab, adding_problem, char_windows, sample_text, stdlib_text
+from ..train import Trainer
+
+
+def _check(kind):
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+
+
+def _trainer(model, lr, device, loss_fn, metric, **kw):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    kw.setdefault("progress", False)
+    kw.setdefault("live_plot", False)
+    kw.setdefault("verbose", False)
+    return Trainer(model, opt, loss_fn, metric=metric, device=device, grad_clip=1.0, **kw)
+
+
+# -- the adding problem ----------------------------------------------------------------------
+def mse(out, y):
+    return F.mse_loss(out.float(), y.float())
+
+
+def train_adding(kind: str, length: int, epochs: int = 5, n_train: int = 10_000, n_test: int = 1000,
+                 hidden: int = 64, batch_size: int = 64, lr: float = 2e-3, seed: int = 0, device="cpu",
+                 **trainer_kwargs):
+    """Train ``kind`` on the adding problem at ``length``; return the trainer (history inside).
+
+    The test set comes from another seed of the generator; its MSE is ``history[-1]["test_loss"]``
+    (compare with :data:`~lessons_lib.sequences.ADDING_BASELINE_MSE`, 1/6).
+    """
+    _check(kind)
+    x, y = adding_problem(n_train, length, seed=1000 + seed)
+    xt, yt = adding_problem(n_test, length, seed=10**6 + seed)
+    seed_everything(seed)
+    model = SequenceModel(kind, 2, hidden, 1)
+    tr = _trainer(model, lr, device, mse, None, **trainer_kwargs)
+    tr.fit(DeviceLoader(x, y, batch_size, shuffle=True, drop_last=True, device=device, seed=seed),
+           DeviceLoader(xt, yt, 1000, shuffle=False, device=device), epochs=epochs)
+    return tr
+
+
+def adding_settings(profile=None):
+    return settings(
+        profile,
+        smoke=dict(lengths=[10, 20], epochs=1, n_train=256, hidden=16),
+        standard=dict(lengths=[10, 30, 60], epochs=6, n_train=6_400, hidden=64),
+        full=dict(lengths=[50, 100, 200, 400], epochs=10, n_train=25_600, hidden=128),
+    )
+
+
+def _adding(profile, seed, device, **overrides):
+    P = adding_settings(profile)
+    cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("lengths", "epochs", "n_train", "hidden")}
+    if overrides:
+        raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
+    metrics, history = {}, {}
+    for kind in KINDS:
+        for length in cfg["lengths"]:
+            tr = train_adding(kind, length, cfg["epochs"], cfg["n_train"], hidden=cfg["hidden"], batch_size=128,
+                              seed=seed, device=device)
+            h = tr.history
+            metrics[f"{kind}_T{length}"] = {"test_mse": h.last["test_loss"],
+                                            "solved": float(h.last["test_loss"] < 0.1 * ADDING_BASELINE_MSE),
+                                            "train_time_s": sum(h.column("time"))}
+            history[f"{kind}_T{length}"] = list(h)
+    return {"metrics": metrics, "history": history,
+            "settings": {**cfg, "batch_size": 128, "lr": 2e-3, "grad_clip": 1.0, "optimizer": "Adam",
+                         "baseline_mse": ADDING_BASELINE_MSE, "solved_if": "test MSE < 0.1 x baseline"}}
+
+
+register("rnn_adding", chapter="rnn", default_seeds=1,
+         description="Adding problem at T=50..400: test MSE of RNN, LSTM, GRU vs the 0.167 baseline "
+                     "(estimate ~50 s on one H100)",
+         claims=[{"metric": "rnn_T400.test_mse", "value": ADDING_BASELINE_MSE,
+                  "text": "plain tanh RNNs fail at the long lengths (stay near the 0.167 baseline) where LSTMs succeed",
+                  "source": "le2015irnn; hochreiter1997lstm"}])(_adding)
+
+
+# -- row-MNIST --------------------------------------------------------------------------------
+def train_row_mnist(kind: str, epochs: int = 1, hidden: int = 128, data=None, batch_size: int = 128,
+                    lr: float = 2e-3, seed: int = 0, device="cpu", **trainer_kwargs):
+    """Classify MNIST read as 28 steps of 28 pixels (the last hidden state -> 10 classes)."""
+    _check(kind)
+    train, test = data if data is not None else mnist()
+    seed_everything(seed)
+    model = SequenceModel(kind, 28, hidden, 10)
+    tr = _trainer(model, lr, device, F.cross_entropy, "accuracy", **trainer_kwargs)
+    tr.fit(DeviceLoader(train.images, train.labels, batch_size, shuffle=True, drop_last=True, device=device, seed=seed),
+           DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device), epochs=epochs)
+    return tr
+
+
+def row_mnist_settings(profile=None):
+    return settings(
+        profile,
+        smoke=dict(epochs=1, source="sample", n_train=None, hidden=32),
+        standard=dict(epochs=2, source="full", n_train=20_000, hidden=64),
+        full=dict(epochs=12, source="full", n_train=None, hidden=128),
+    )
+
+
+def _row_mnist(profile, seed, device, **overrides):
+    P = row_mnist_settings(profile)
+    cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("epochs", "n_train", "hidden")}
+    if overrides:
+        raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
+    data = mnist(P.source, n_train=cfg["n_train"])
+    metrics, history = {}, {}
+    for kind in KINDS:
+        h = train_row_mnist(kind, cfg["epochs"], cfg["hidden"], data, seed=seed, device=device).history
+        metrics[kind] = {"test_accuracy": h.last["test_accuracy"], "train_time_s": sum(h.column("time"))}
+        history[kind] = list(h)
+    return {"metrics": metrics, "history": history,
+            "settings": {**cfg, "batch_size": 128, "lr": 2e-3, "grad_clip": 1.0, "optimizer": "Adam"}}
+
+
+register("rnn_row_mnist", chapter="rnn_applications", default_seeds=1,
+         description="MNIST read row by row (28 steps of 28 pixels): test accuracy of RNN, LSTM, GRU "
+                     "(estimate ~35 s on one H100)",
+         claims=[{"metric": "lstm.test_accuracy", "value": 0.98,
+                  "text": "an LSTM reading rows reaches at least 98% (the chapter's target)", "source": "issue 6"}])(_row_mnist)
+
+
+# -- the character model ----------------------------------------------------------------------
+def char_loss(out, y):
+    """Mean cross-entropy over every (sequence, step) of (B, T, V) logits; exp() of it is the perplexity."""
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1))
+
+
+def char_data(seq_len: int = 64, max_chars: int | None = None, val_fraction: float = 0.1):
+    """The stdlib corpus as train/val windows: the last ``val_fraction`` of the text is held out."""
+    text, record = stdlib_text(max_chars=max_chars)
+    vocab = CharVocab(text)
+    ids = vocab.encode(text)
+    cut = int(len(ids) * (1 - val_fraction))
+    return vocab, char_windows(ids[:cut], seq_len), char_windows(ids[cut:], seq_len), record
+
+
+def train_char_lm(kind: str, vocab, train, val, epochs: int = 1, hidden: int = 128, embed: int = 32,
+                  batch_size: int = 64, lr: float = 3e-3, seed: int = 0, device="cpu", **trainer_kwargs):
+    """A one-layer character language model; ``exp(test_loss)`` is the validation perplexity."""
+    _check(kind)
+    seed_everything(seed)
+    model = SequenceModel(kind, embed, hidden, len(vocab), many_to_one=False, embedding=len(vocab))
+    tr = _trainer(model, lr, device, char_loss, None, **trainer_kwargs)
+    tr.fit(DeviceLoader(*train, batch_size, shuffle=True, drop_last=True, device=device, seed=seed),
+           DeviceLoader(*val, 256, shuffle=False, device=device), epochs=epochs)
+    return tr
+
+
+def char_settings(profile=None):
+    return settings(
+        profile,
+        smoke=dict(epochs=1, max_chars=20_000, seq_len=32, hidden=32),
+        standard=dict(epochs=2, max_chars=300_000, seq_len=64, hidden=128),
+        full=dict(epochs=30, max_chars=None, seq_len=128, hidden=256),
+    )
+
+
+def _char(profile, seed, device, **overrides):
+    P = char_settings(profile)
+    cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("epochs", "max_chars", "seq_len", "hidden")}
+    if overrides:
+        raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
+    vocab, train, val, record = char_data(cfg["seq_len"], cfg["max_chars"])
+    metrics, history, samples = {}, {}, {}
+    for kind in KINDS:
+        tr = train_char_lm(kind, vocab, train, val, cfg["epochs"], cfg["hidden"], seed=seed, device=device)
+        h = tr.history
+        metrics[kind] = {"val_perplexity": math.exp(h.last["test_loss"]), "train_time_s": sum(h.column("time"))}
+        history[kind] = list(h)
+        samples[kind] = {str(t): sample_text(tr.model, vocab, "def ", 200, t, seed=seed) for t in (0.5, 0.8, 1.2)}
+    return {"metrics": metrics, "history": history, "samples": samples,
+            "settings": {**cfg, "vocab": len(vocab), "embed": 32, "batch_size": 64, "lr": 3e-3, "corpus": record}}
+
+
+register("rnn_char", chapter="rnn_applications", default_seeds=1,
+         description="Character-level language model on stdlib source: validation perplexity of RNN, LSTM, GRU "
+                     "(estimate ~35 s on one H100)")(_char)
+
+
+# -- gradients through time and speed --------------------------------------------------------
+def hidden_gradient_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn=mse) -> torch.Tensor:
+    """||dL/dh_t|| for every step t of one batch, L the loss at the last step.
+
+    ``model`` is a :class:`~lessons_lib.models.rnn.SequenceModel` (fused or from scratch); a
+    from-scratch copy with the same weights is run so that every h_t is a tensor we can ask
+    for its gradient. Returns a tensor (T,) of the norms over the batch (Frobenius), index t
+    = step t+1, so the distance from the loss is T-1-t.
+    """
+    body = model.body.rnn
+    kind = model.body.kind
+    scratch = Recurrent(CELLS[kind](model.input_size, model.head.in_features)).to(x.device)
+    copy_weights(body, scratch)
+    seq = x.reshape(x.shape[0], -1, model.input_size)
+    out, _ = scratch(seq, keep_states=True)
+    pred = model.head(out[:, -1]).squeeze(-1)
+    loss_fn(pred, y).backward()
+    model.zero_grad(set_to_none=True)
+    return torch.stack([h.grad.norm() for h in scratch.states]).detach().cpu()
+
+
+def time_forward_backward(module: torch.nn.Module, x: torch.Tensor, repeats: int = 5) -> float:
+    """Median seconds of one forward + backward of ``module`` on ``x`` (after a warm-up)."""
+    times = []
+    for i in range(repeats + 1):
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        out, _ = module(x)
+        out.sum().backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def loop_vs_fused(kind: str, batch: int = 64, steps: int = 100, hidden: int = 128, input_size: int = 32,
+                  device="cpu", repeats: int = 5) -> dict:
+    """Time the from-scratch cell loop against the fused module, same weights; seconds per fwd+bwd."""
+    _check(kind)
+    device = torch.device(device)
+    fused = torch_module(kind, input_size, hidden).to(device)
+    loop = Recurrent(CELLS[kind](input_size, hidden)).to(device)
+    copy_weights(fused, loop)
+    x = torch.randn(batch, steps, input_size, device=device)
+    t_loop, t_fused = time_forward_backward(loop, x, repeats), time_forward_backward(fused, x, repeats)
+    return {"loop_s": t_loop, "fused_s": t_fused, "ratio": t_loop / t_fused}
+
+
+def speed_settings(profile=None):
+    return settings(profile, smoke=dict(steps=20, hidden=32), standard=dict(steps=100, hidden=128),
+                    full=dict(steps=100, hidden=128))
+
+
+def _speed(profile, seed, device, **overrides):
+    P = speed_settings(profile)
+    cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("steps", "hidden")}
+    if overrides:
+        raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
+    torch.manual_seed(seed)
+    metrics = {kind: loop_vs_fused(kind, 64, cfg["steps"], cfg["hidden"], device=device) for kind in KINDS}
+    return {"metrics": metrics, "settings": {**cfg, "batch": 64, "input_size": 32, "repeats": 5}}
+
+
+register("rnn_loop_vs_fused", chapter="rnn", default_seeds=1,
+         description="Seconds per forward+backward: from-scratch cell loop vs fused nn.RNN/LSTM/GRU, "
+                     "B=64, T=100, H=128 (estimate ~5 s on one H100)")(_speed)
