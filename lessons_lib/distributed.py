@@ -80,7 +80,8 @@ def training_memory(model: nn.Module, input_size, batch_size: int = 128, bytes_p
                     optimizer_slots: int = 1) -> dict:
     """Bytes that training ``model`` needs, from its layer table: weights, their gradients,
     ``optimizer_slots`` values per weight (1 for SGD momentum), and the activations of one
-    batch (every layer's output, kept for the backward pass; the input included)."""
+    batch (every layer's output, kept for the backward pass, the input included; in-place
+    ReLUs add nothing). Workspace, the framework and fragmentation come on top."""
     from math import prod
 
     from .inspect import layer_table
@@ -88,8 +89,10 @@ def training_memory(model: nn.Module, input_size, batch_size: int = 128, bytes_p
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     table = layer_table(model, input_size)
+    modules = dict(model.named_modules())
     weights = table.total_params * bytes_per_value
-    values = prod(input_size) + sum(prod(L.output_shape) for L in table)
+    # an in-place ReLU overwrites its input: it adds no stored tensor
+    values = prod(input_size) + sum(prod(L.output_shape) for L in table if not getattr(modules[L.name], "inplace", False))
     out = {"weights": weights, "gradients": weights, "optimizer": optimizer_slots * weights,
            "activations": values * batch_size * bytes_per_value}
     out["total"] = sum(out.values())

@@ -1,0 +1,131 @@
+"""The AlexNet chapter's models, helpers and registered experiments."""
+import math
+
+import pytest
+import torch
+
+from lessons_lib import inspect, pretrained, reproduce
+from lessons_lib.experiments import alexnet as ex
+from lessons_lib.models import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
+from lessons_lib.train import History
+
+
+def test_parameter_counts_match_the_published_ones():
+    assert inspect.layer_table(AlexNet2012(), (3, 227, 227)).total_params == 60_965_224  # "60 million"
+    tv = inspect.layer_table(TorchvisionAlexNet(), (3, 224, 224))
+    assert tv.total_params == 61_100_840 and round(tv.total_macs / 1e9, 2) == 0.71
+    seed = inspect.layer_table(SeedAlexNet(), (3, 227, 227))
+    assert seed.find("classifier.2").input_shape == (43264,)
+
+
+def test_seed_table_shapes():
+    t = inspect.layer_table(SeedAlexNet().features, (3, 227, 227))
+    convs = [L.output_shape for L in t if L.type == "Conv2d"]
+    assert convs == [(96, 55, 55), (256, 27, 27), (384, 13, 13), (384, 13, 13), (256, 13, 13)]
+
+
+def test_paper_model_groups_and_receptive_fields():
+    m = AlexNet2012()
+    assert [c.groups for c in m.features if isinstance(c, torch.nn.Conv2d)] == [1, 2, 1, 2, 2]
+    assert m.features[4].weight.shape == (256, 48, 5, 5)  # the paper's 256@5x5x48
+    t = inspect.layer_table(m.features, (3, 227, 227))
+    assert t.find("4").rf == (51, 51) and t.find("12").rf == (163, 163)
+    assert inspect.empirical_receptive_field(m.features, (3, 227, 227), "4")[:2] == (51, 51)
+
+
+@pytest.mark.parametrize("model, bad", [(SeedAlexNet(), (1, 3, 224, 224)), (AlexNet2012(), (1, 1, 227, 227)),
+                                        (MnistAlexNet(64, **ex.NARROW), (1, 1, 28, 28))])
+def test_models_reject_wrong_input_shapes(model, bad):
+    with pytest.raises(ValueError, match="expects input of shape"):
+        model(torch.zeros(bad))
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(activation="sigmoid"), "activation"), (dict(pool="avg"), "pool"),
+                                           (dict(resolution=32), "resolution"), (dict(widths=(1, 2)), "widths")])
+def test_mnist_alexnet_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MnistAlexNet(**{"resolution": 64, **kwargs})
+
+
+@pytest.mark.parametrize("resolution, flat", [(64, 32), (224, 32 * 36)])
+def test_mnist_alexnet_shapes(resolution, flat):
+    m = MnistAlexNet(resolution, **ex.NARROW)
+    assert m(torch.zeros(2, 1, resolution, resolution)).shape == (2, 10)
+    assert m.classifier[2].in_features == flat
+
+
+def test_subsample_keeps_pooling_shapes():
+    for n in (15, 7, 3, 55, 27, 13):
+        x = torch.zeros(1, 1, n, n)
+        assert Subsample()(x).shape == torch.nn.MaxPool2d(3, 2)(x).shape
+    x = torch.arange(49.0).reshape(1, 1, 7, 7)
+    assert Subsample()(x)[0, 0, 0].tolist() == [8.0, 10.0, 12.0]  # the centres of the 3x3 windows
+
+
+def test_same_seed_gives_same_weights_for_relu_and_tanh():
+    torch.manual_seed(0)
+    a = MnistAlexNet(64, **ex.NARROW, activation="relu")
+    torch.manual_seed(0)
+    b = MnistAlexNet(64, **ex.NARROW, activation="tanh")
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_epochs_to_error_interpolates():
+    h = History([{"train_accuracy": a} for a in (0.5, 0.7, 0.8)])  # errors 0.5, 0.3, 0.2
+    assert ex.epochs_to_error(h, 0.25, 0.5) == pytest.approx(1.0 + 0.5 * 0.5)
+    assert math.isnan(ex.epochs_to_error(h, 0.1, 0.5))
+    with pytest.raises(ValueError, match="threshold"):
+        ex.epochs_to_error(h, 25)
+
+
+def test_partial_epochs_continue_across_passes():
+    from lessons_lib.data import DeviceLoader
+
+    loader = DeviceLoader(torch.arange(10.0)[:, None], torch.arange(10), 2, shuffle=False)
+    part = ex.PartialEpochs(loader, 3)
+    seen = [y.tolist() for _ in range(3) for _, y in part]
+    assert len(part) == 3 and seen[:6] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [0, 1]]
+    with pytest.raises(ValueError, match="steps"):
+        ex.PartialEpochs(loader, 0)
+
+
+def test_top_k_and_shift_sensitivity():
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :10]
+
+    x = torch.eye(10)[:, None, None, :].repeat(1, 1, 10, 1)  # image i has column i bright
+    y = torch.arange(10)
+    assert ex.top_k_error(Fixed(), [(x, y)], k=1) == 0.0
+    assert ex.top_k_error(Fixed(), [(x, (y + 1) % 10)], k=1) == 1.0
+    s = ex.shift_sensitivity(Fixed(), x, shifts=(1,))
+    assert s[1]["changed"] == 1.0  # each bright column moves right (the last one falls off: argmax 0)
+
+
+def test_pretrained_fails_fast_offline(monkeypatch, tmp_path):
+    import socket
+    import time
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def refuse(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    t = time.time()
+    assert pretrained.alexnet_weights(timeout=1, verbose=False) is None
+    assert time.time() - t < 5
+    with pytest.raises(ValueError, match="timeout"):
+        pretrained.alexnet_weights(timeout=0)
+
+
+@pytest.mark.parametrize("name", ["alexnet_mnist", "alexnet_relu_tanh"])
+def test_registered_experiments_run_at_smoke(name, tmp_path):
+    rec = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
+    assert (tmp_path / f"{name}.json").is_file()
+    m = rec["summary"]
+    if name == "alexnet_mnist":
+        assert 0 <= m["test_accuracy"]["mean"] <= 1 and m["top5_error"]["mean"] <= 1 - m["test_accuracy"]["mean"]
+    else:
+        assert "speedup_25pct" in m
