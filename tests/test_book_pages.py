@@ -180,3 +180,50 @@ def test_time_notebooks_records_without_touching_the_notebook(tmp_path, monkeypa
 def test_cli_rejects_notebooks_without_time():
     with pytest.raises(SystemExit):
         pages.main(["book/lenet.ipynb"])
+
+
+# The apparatus every chapter notebook carries (house conventions 2, 4, 5, 6 and 7).
+from lessons_lib.notebooks import book_notebooks  # noqa: E402
+
+CHAPTERS = [p for p in book_notebooks() if not p.name.startswith(".")]
+
+
+def _markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def _read(path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no notebooks in book/ yet")
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_chapter_apparatus(path):
+    nb = _read(path)
+    text = _markdown(nb)
+    problems = []
+    first_md = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    if not re.match(r"\([\w-]+\)=\n# \S", first_md):
+        problems.append("the first markdown cell must start with a label line `(slug)=` and then `# Title`")
+    if "{cite" in text and not re.search(r"```\{bibliography\}\n:filter: docname in docnames", text):
+        problems.append("cites papers but has no ```{bibliography} with `:filter: docname in docnames`")
+    for m in re.finditer(r":::\{solution\}[^\n]*\n((?::[^\n]*\n)*)", text):
+        if ":class: dropdown" not in m.group(1):
+            problems.append(f"solution not collapsed (needs `:class: dropdown`): {m.group(0).splitlines()[0]}")
+    if text.count("{solution}") and text.count("{exercise}") < 1:
+        problems.append("solutions without exercises")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        has_image = any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))
+        meta = cell.metadata.get("mystnb", {})
+        if has_image and not (meta.get("image", {}).get("alt") or meta.get("figure", {}).get("caption")):
+            problems.append(f"cell {i} shows a figure without alt text (metadata mystnb.image.alt)")
+        code = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        hidden = {"remove-input", "remove-cell", "hide-input"} & set(cell.metadata.get("tags", []))
+        if code and code[0].startswith("assert") and not hidden and all(
+                ln.startswith(("assert", " ", "\t", ")", "]", "}")) for ln in code):
+            problems.append(f"cell {i} only checks (asserts) but is shown: tag it remove-input")
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
