@@ -37,9 +37,9 @@ VARIANTS = {
 def profile_settings(profile: str | None = None):
     return settings(
         profile,
-        smoke=dict(epochs=1, source="sample", n_train=None),
-        standard=dict(epochs=4, source="full", n_train=None),
-        full=dict(epochs=75, source="full", n_train=None),
+        smoke=dict(epochs=1, source="sample", n_train=None, variant_epochs=1),
+        standard=dict(epochs=5, source="full", n_train=None, variant_epochs=2),
+        full=dict(epochs=75, source="full", n_train=None, variant_epochs=75),
     )
 
 
@@ -58,7 +58,9 @@ def train_lenet(variant: str = "caffe", epochs: int = 1, seed: int = 0, device="
     fast = (device.type == "cuda") if fast is None else fast
     train, test = data if data is not None else mnist()
     seed_everything(seed)
-    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool)
+    # On the device before the optimiser is built: lessons_lib.optim.SGD keeps its step counter
+    # on the device of the parameters it is given, and a CUDA graph cannot read a CPU counter.
+    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool).to(device)
     r = RECIPE
     opt = SGD(model.parameters(), lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
               lr_lambda=caffe_inv(r["gamma"], r["power"]))
