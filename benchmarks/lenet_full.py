@@ -25,33 +25,33 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lenet_epoch import baseline  # noqa: E402
+from lenet_epoch import baseline, sync  # noqa: E402
 
 
 def measured_fp32_rate(device) -> float:
     """Multiply-adds per second of a large fp32 matrix product (TF32 off), median of 5."""
     torch.backends.cuda.matmul.allow_tf32 = False
-    n = 8192
+    n = 8192 if device.type == "cuda" else 1024
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     for _ in range(2):
         a @ b
     times = []
     for _ in range(5):
-        torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         a @ b
-        torch.cuda.synchronize()
+        sync(device)
         times.append(time.perf_counter() - t0)
     return n ** 3 / sorted(times)[2]
 
 
-def concurrent_seeds(n: int, epochs: int) -> float:
+def concurrent_seeds(n: int, epochs: int, device) -> float:
     """Wall seconds for ``n`` seeds of lenet_caffe run at once as separate processes."""
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "lessons_lib.reproduce", "lenet_caffe", "--profile", "full",
-                        "--seeds", str(n), "--jobs", str(n), "--set", f"epochs={epochs}", "--out", out],
-                       check=True, stdout=subprocess.DEVNULL)
+                        "--seeds", str(n), "--jobs", str(n), "--set", f"epochs={epochs}", "--out", out,
+                        "--device", device.type], check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
 
@@ -67,10 +67,11 @@ def main():
     p.add_argument("--probe-epochs", type=int, default=2)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--cpu-check", action="store_true", help="run on the CPU to check the script (tiny numbers)")
     args = p.parse_args()
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu_check:
         sys.exit("this benchmark needs a CUDA GPU (see benchmarks/lenet_epoch.py for the CPU comparison)")
-    device = torch.device("cuda")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
     data = load_mnist("train"), load_mnist("test")
 
@@ -80,8 +81,8 @@ def main():
     eager = train_lenet("caffe", args.probe_epochs, 0, device, data, fast=False, progress=False, live_plot=False, verbose=False)
     eager_epoch = sum(eager.history.column("time")[1:] or eager.history.column("time")) / max(1, args.probe_epochs - 1)
     t0 = time.perf_counter()
-    fast = train_lenet("caffe", args.epochs, 0, device, data, fast=True, progress=False, live_plot=False, verbose=False)
-    torch.cuda.synchronize()
+    fast = train_lenet("caffe", args.epochs, 0, device, data, fast=device.type == "cuda", progress=False, live_plot=False, verbose=False)
+    sync(device)
     fast_total = time.perf_counter() - t0
     fast_train = sum(fast.history.column("time"))
     acc = fast.history.last["test_accuracy"]
@@ -94,8 +95,8 @@ def main():
     print(f"speed-up of the full run over the projected baseline: x{base_epoch * args.epochs / fast_train:.1f} "
           f"(target: <= 30 s of training per seed: {'met' if fast_train <= 30 else 'NOT met'})")
 
-    one = concurrent_seeds(1, args.epochs)
-    many = concurrent_seeds(args.seeds, args.epochs)
+    one = concurrent_seeds(1, args.epochs, device)
+    many = concurrent_seeds(args.seeds, args.epochs, device)
     print(f"seeds per minute: 1 alone {60 / one:.2f} ({one:.0f} s incl. start-up); {args.seeds} concurrent "
           f"{60 * args.seeds / many:.2f} ({many:.0f} s) -> x{(args.seeds / many) / (1 / one):.2f}")
 
