@@ -51,7 +51,7 @@ def test_mnist_alexnet_rejects_bad_arguments(kwargs, match):
 def test_mnist_alexnet_shapes(resolution, flat):
     m = MnistAlexNet(resolution, **ex.NARROW)
     assert m(torch.zeros(2, 1, resolution, resolution)).shape == (2, 10)
-    assert m.classifier[2].in_features == flat
+    assert m.classifier[1].in_features == flat
 
 
 def test_subsample_keeps_pooling_shapes():
