@@ -58,7 +58,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
-    """The commit of the checkout that holds ``path`` (this package by default), or None."""
+    """The commit of the checkout that holds ``path`` (this package by default), or None.
+
+    Where the code runs from a copy without ``.git`` (a GPU machine that received the working
+    tree), ``$LESSONS_COMMIT`` names the commit it was copied from.
+    """
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
         out = subprocess.run(
@@ -73,7 +77,7 @@ def git_commit(path: str | Path | None = None) -> str | None:
             return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return None
+    return os.environ.get("LESSONS_COMMIT") or None
 
 
 def environment(device: torch.device | str | None = None) -> dict:

@@ -59,6 +59,8 @@ class SGD(torch.optim.Optimizer):
                 torch._foreach_mul_(bufs, group["momentum"])
                 torch._foreach_add_(bufs, grads)
                 grads = bufs
+            if self.state["step"].device != params[0].device:  # the model moved after the optimiser was made
+                self.state["step"] = self.state["step"].to(params[0].device)
             lr = self.current_lr(group).to(params[0].device)
             torch._foreach_add_(params, torch._foreach_mul(grads, -lr))
         self.state["step"] += 1

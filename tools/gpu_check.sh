@@ -7,6 +7,9 @@ set -u
 OUT=${OUT:-gpu_out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" LESSONS_DATA="$PWD/.data" XDG_CACHE_HOME="$PWD/.cache"
 steps=${1:-"tests bench repro"}
+# .git does not travel to the GPU machine: run `git rev-parse HEAD > .commit` here first (and
+# carry .commit) so that every result records the commit it came from.
+[ -f .commit ] && export LESSONS_COMMIT="$(cat .commit)"
 step() {  # step NAME SECONDS COMMAND...
   local name=$1 secs=$2; shift 2
   echo "== $name (limit ${secs}s): $*" | tee -a "$OUT/summary.log"
