@@ -2,3 +2,4 @@
 from . import lenet  # noqa: F401
 from . import rnn  # noqa: F401
 from . import alexnet  # noqa: F401
+from . import autoencoders  # noqa: F401

@@ -1,7 +1,8 @@
 """The chapters' networks, each written to read like the table it comes from."""
 from .alexnet import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
+from .autoencoders import DeepAutoencoder, LinearAutoencoder, OvercompleteAutoencoder
 from .lenet import LeNet
 from .rnn import GRUCell, LSTMCell, Recurrent, RNNCell, SequenceModel
 
-__all__ = ["AlexNet2012", "MnistAlexNet", "SeedAlexNet", "Subsample", "TorchvisionAlexNet", "LeNet",
+__all__ = ["LinearAutoencoder", "DeepAutoencoder", "OvercompleteAutoencoder", "AlexNet2012", "MnistAlexNet", "SeedAlexNet", "Subsample", "TorchvisionAlexNet", "LeNet",
            "RNNCell", "LSTMCell", "GRUCell", "Recurrent", "SequenceModel"]
