@@ -85,7 +85,12 @@ def _reproduce_times(results_dir: Path) -> dict[str, list[dict]]:
 def _cell(entry) -> str:
     if not isinstance(entry, dict) or not isinstance(entry.get("seconds"), (int, float)):
         return NOT_MEASURED
-    return format_seconds(entry["seconds"])
+    return _nowrap(format_seconds(entry["seconds"]))
+
+
+def _nowrap(text: str) -> str:
+    """Non-breaking spaces, so that "2 min 29 s" never wraps inside a narrow table cell."""
+    return text.replace(" ", "\u00a0")
 
 
 def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESULTS_DIR,
@@ -113,14 +118,15 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
     reproduced = _reproduce_times(results_dir)
 
     lines = [
-        "| notebook | smoke | standard | full | full-profile experiments (`reproduce`) |",
+        "| notebook | smoke | standard | full | the chapter's full-profile experiments (`reproduce`) |",
         "|---|---|---|---|---|",
     ]
     devices: dict[str, set] = {}
     for nb in rows:
         entry = data.get(nb, {})
         stem = Path(nb).with_suffix("").as_posix()
-        name = f"{{doc}}`/{stem}`" if nb in in_toc else f"`{nb}`"
+        # the notebook's file name, linked to its page: short enough for a narrow column
+        name = f"{{doc}}`{Path(nb).name} </{stem}>`" if nb in in_toc else f"`{nb}`"
         cells = [_cell(entry.get(p)) for p in PROFILES]
         for p in PROFILES:
             if _cell(entry.get(p)) != NOT_MEASURED:
@@ -129,7 +135,7 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
         if recs:
             total = sum(r["wall_time_s"] for r in recs)
             gpus = sorted({str(r.get("environment", {}).get("device", "unknown device")) for r in recs})
-            cells.append(f"{format_seconds(total)} for {len(recs)} experiment{'s' * (len(recs) != 1)}"
+            cells.append(f"{_nowrap(format_seconds(total))} for {len(recs)} experiment{'s' * (len(recs) != 1)}"
                          f" on {', '.join(gpus)}")
         else:
             cells.append(NOT_MEASURED)

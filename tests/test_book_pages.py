@@ -56,10 +56,13 @@ def test_timings_table_from_records(tmp_path):
 
     text = pages.timings_table(tmp_path / "results" / "notebook_timings.json", tmp_path / "results", tmp_path, out)
     assert out.read_text() == text
+    assert "5\u00a0min\u00a012\u00a0s" in text  # times never wrap inside a cell
+    text = text.replace("\u00a0", " ")
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert [r.split(" | ")[0] for r in rows] == ["| {doc}`/book/lenet`", "| {doc}`/book/alexnet`", "| `book/extra.ipynb`"]
+    assert [r.split(" | ")[0] for r in rows] == ["| {doc}`lenet.ipynb </book/lenet>`",
+                                                     "| {doc}`alexnet.ipynb </book/alexnet>`", "| `book/extra.ipynb`"]
     assert rows[0].count(pages.NOT_MEASURED) == 4
-    assert rows[1] == ("| {doc}`/book/alexnet` | 9 s | 5 min 12 s | — | "
+    assert rows[1] == ("| {doc}`alexnet.ipynb </book/alexnet>` | 9 s | 5 min 12 s | — | "
                        "1 min 20 s for 1 experiment on cuda (NVIDIA H100) |")
     assert "1 min 01 s" in rows[2] and "gone" not in text
     assert "`standard` on cpu (2 threads)" in text
@@ -72,7 +75,7 @@ def test_timings_table_from_records(tmp_path):
 def test_timings_table_without_records(tmp_path):
     make_book(tmp_path, chapters=("rnn",))
     text = pages.timings_table(tmp_path / "results" / "missing.json", tmp_path / "results", tmp_path, out=None)
-    assert "| {doc}`/book/rnn` | " + " | ".join([pages.NOT_MEASURED] * 4) + " |" in text
+    assert "| {doc}`rnn.ipynb </book/rnn>` | " + " | ".join([pages.NOT_MEASURED] * 4) + " |" in text
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "(no notebooks yet)" in pages.timings_table(empty / "t.json", empty, empty, out=None)
@@ -97,8 +100,8 @@ def test_timings_recorded_by_execute_reach_the_table(tmp_path, monkeypatch):
     record = tmp_path / "results" / "notebook_timings.json"
     monkeypatch.setattr(execute, "TIMINGS", record)
     execute.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
-    text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None)
-    assert "| {doc}`/book/lenet` | — | 4 min 59 s | — |" in text
+    text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None).replace("\u00a0", " ")
+    assert "| {doc}`lenet.ipynb </book/lenet>` | — | 4 min 59 s | — |" in text
 
 
 def test_the_repository_table_builds():
