@@ -91,6 +91,24 @@ def _open(browser, url):
     return info
 
 
+def source_has_math(html_dir: Path, doc: str) -> bool:
+    """Whether the page's source (copied by Sphinx into ``_sources``) writes dollar math."""
+    import json
+
+    for suffix in (".md", ".ipynb"):
+        path = html_dir / "_sources" / f"{doc}{suffix}"
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if suffix == ".ipynb":
+            cells = json.loads(text).get("cells", [])
+            text = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown")
+        text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks and directives
+        text = re.sub(r"`[^`\n]*`", "", text)  # inline code and roles
+        return bool(re.search(r"\$\$|\$[^\s$][^$\n]*?[^\s$\\]\$|\$[^\s$]\$", text))
+    return False
+
+
 def _check_links(html_dir: Path, base: str, links: list[str]) -> list[str]:
     broken = []
     for href in set(links):
@@ -129,6 +147,9 @@ def test_page(page, html_dir, server, browser, screenshots_dir):
     for img in info["images"]:
         if not (img["complete"] and img["w"] > 0 and img["h"] > 0):
             problems.append(f"image not loaded: {img['src']} ({img['w']}x{img['h']})")
+    doc = re.sub(r"\.html$", "", page)
+    if not info["math"] and source_has_math(html_dir, doc):
+        problems.append("the source writes $math$ but the page has no math elements")
     if info["math"]:
         if not info["mathjax"]:
             problems.append(f"{info['math']} math elements but MathJax did not load")
@@ -140,7 +161,6 @@ def test_page(page, html_dir, server, browser, screenshots_dir):
         problems.append(f"{info['rawTex']} untypeset TeX delimiters in the page's text")
     problems += [f"broken link: {b}" for b in _check_links(html_dir, server, info["links"])]
 
-    doc = re.sub(r"\.html$", "", page)
     is_page = page not in ("index.html",)  # the root index.html only redirects to the landing page
     if is_page and page not in ("genindex.html", "search.html"):
         nav = {re.sub(r"\.html(#.*)?$", "", urlsplit(h).path.lstrip("/")) for h in info["nav"]}
