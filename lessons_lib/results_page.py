@@ -42,6 +42,10 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.4g}"
 
 
+def _commit(env: dict) -> str:
+    return f"`{env['commit'][:10]}`" if env.get("commit") else "not recorded"
+
+
 def verdict(claim: dict, summary: dict) -> tuple[bool, str]:
     mean, std = summary["mean"], summary["std"]
     value, compare = claim["value"], claim.get("compare", "approx")
@@ -88,7 +92,7 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
                 mark = verdict(claim, s)[1] if claim.get("value") is not None else "-"
                 mark = f"**{mark}**" if mark == "reproduced" else mark
                 lines.append(f"| `{exp.name}` | {claim['text']} | {claim['source']} | {ours} | {s['n']} | {mark} | "
-                             f"{env['device']} | {record['wall_time_s']:.0f} s | `{str(env.get('commit'))[:10]}` |")
+                             f"{env['device']} | {record['wall_time_s']:.0f} s | {_commit(env)} |")
             measured += record is not None
     lines.append(f"\n{measured} of {sum(len(v) for v in by_chapter.values())} registered experiments have "
                  "full-profile results; the others are marked *not yet measured*.\n")
