@@ -6,6 +6,7 @@ at 1, and the Trainer with a loss and metric for each task.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -36,7 +37,7 @@ def _trainer(model, lr, device, loss_fn, metric, **kw):
 
 # -- the adding problem ----------------------------------------------------------------------
 def mse(out, y):
-    return F.mse_loss(out.float(), y.float())
+    return F.mse_loss(out, y.to(out.dtype))
 
 
 def train_adding(kind: str, length: int, epochs: int = 5, n_train: int = 10_000, n_test: int = 1000,
@@ -63,7 +64,7 @@ def adding_settings(profile=None):
         profile,
         smoke=dict(lengths=[5], epochs=1, n_train=256, hidden=8, batch_size=32, lr=1e-2),
         standard=dict(lengths=[10, 20], epochs=3, n_train=3200, hidden=32, batch_size=32, lr=1e-2),
-        full=dict(lengths=[50, 100, 200, 400], epochs=10, n_train=25_600, hidden=128, batch_size=128, lr=2e-3),
+        full=dict(lengths=[50, 100, 200, 400], epochs=8, n_train=25_600, hidden=128, batch_size=128, lr=2e-3),
     )
 
 
@@ -89,7 +90,7 @@ def _adding(profile, seed, device, **overrides):
 
 register("rnn_adding", chapter="rnn", default_seeds=1,
          description="Adding problem at T=50..400: test MSE of RNN, LSTM, GRU vs the 0.167 baseline "
-                     "(estimate ~50 s on one H100)",
+                     "(1,600 steps of 128 per run, 12 runs; estimate ~70 s on one H100, not yet timed there)",
          claims=[{"metric": "rnn_T400.test_mse", "value": ADDING_BASELINE_MSE,
                   "text": "plain tanh RNNs fail at the long lengths (stay near the 0.167 baseline) where LSTMs succeed",
                   "source": "le2015irnn; hochreiter1997lstm"}])(_adding)
@@ -114,7 +115,7 @@ def row_mnist_settings(profile=None):
         profile,
         smoke=dict(epochs=1, source="sample", n_train=1000, hidden=16),
         standard=dict(epochs=2, source="full", n_train=20_000, hidden=64),
-        full=dict(epochs=12, source="full", n_train=None, hidden=128),
+        full=dict(epochs=10, source="full", n_train=None, hidden=128),
     )
 
 
@@ -135,7 +136,7 @@ def _row_mnist(profile, seed, device, **overrides):
 
 register("rnn_row_mnist", chapter="rnn_applications", default_seeds=1,
          description="MNIST read row by row (28 steps of 28 pixels): test accuracy of RNN, LSTM, GRU "
-                     "(estimate ~35 s on one H100)",
+                     "(10 epochs x 3 models; estimate ~25 s on one H100, not yet timed there)",
          claims=[{"metric": "lstm.test_accuracy", "value": 0.98,
                   "text": "an LSTM reading rows reaches at least 98% (the chapter's target)", "source": "issue 6"}])(_row_mnist)
 
@@ -196,7 +197,7 @@ def _char(profile, seed, device, **overrides):
 
 register("rnn_char", chapter="rnn_applications", default_seeds=1,
          description="Character-level language model on stdlib source: validation perplexity of RNN, LSTM, GRU "
-                     "(estimate ~35 s on one H100)")(_char)
+                     "(30 epochs x 3 models; estimate ~20 s on one H100, not yet timed there)")(_char)
 
 
 # -- checks against PyTorch ---------------------------------------------------------------------
@@ -234,19 +235,17 @@ def hidden_gradient_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tens
     """||dL/dh_t|| for every step t of one batch, L the loss at the last step.
 
     ``model`` is a :class:`~lessons_lib.models.rnn.SequenceModel` (fused or from scratch); a
-    from-scratch copy with the same weights is run so that every h_t is a tensor we can ask
-    for its gradient. Returns a tensor (T,) of the norms over the batch (Frobenius), index t
+    from-scratch float64 copy with the same weights is run so that every h_t is a tensor we can
+    ask for its gradient (``model`` itself is left untouched). Returns a tensor (T,) of the norms over the batch (Frobenius), index t
     = step t+1, so the distance from the loss is T-1-t.
     """
-    body = model.body.rnn
     kind = model.body.kind
-    scratch = Recurrent(CELLS[kind](model.input_size, model.head.in_features)).to(x.device)
-    copy_weights(body, scratch)
-    seq = x.reshape(x.shape[0], -1, model.input_size)
-    out, _ = scratch(seq, keep_states=True)
-    pred = model.head(out[:, -1]).squeeze(-1)
-    loss_fn(pred, y).backward()
-    model.zero_grad(set_to_none=True)
+    # float64, so that gradients that shrink by 1e-30 over 100 steps do not underflow to zero
+    scratch = Recurrent(CELLS[kind](model.input_size, model.head.in_features)).to(x.device, torch.float64)
+    copy_weights(model.body.rnn, scratch)
+    head = copy.deepcopy(model.head).to(torch.float64)
+    out, _ = scratch(x.reshape(x.shape[0], -1, model.input_size).double(), keep_states=True)
+    loss_fn(head(out[:, -1]).squeeze(-1), y.double()).backward()
     return torch.stack([h.grad.norm() for h in scratch.states]).detach().cpu()
 
 
