@@ -70,7 +70,7 @@ P = config.settings(
                reg_n_train=500, reg_epochs=2, shift_n_train=1000, shift_epochs=1),
     standard=dict(source="full", resolution=64, net=ex.MEDIUM, n_train=20000, n_test=10000, epochs=2,
                   relu_n_train=20000, chunk_steps=10, chunks=20,
-                  reg_n_train=2000, reg_epochs=12, shift_n_train=10000, shift_epochs=2),
+                  reg_n_train=1000, reg_epochs=24, shift_n_train=10000, shift_epochs=2),
     full=dict(source="full", resolution=224, net=ex.FULL, n_train=None, n_test=None, epochs=3,
               relu_n_train=None, chunk_steps=20, chunks=23,
               reg_n_train=5000, reg_epochs=15, shift_n_train=None, shift_epochs=2),
@@ -481,7 +481,7 @@ for col, i in enumerate(order.tolist()):
     p, c = probs[i].topk(5)
     colours = ["tab:green" if int(k) == int(y_test[i]) else "tab:grey" for k in c]
     axes[1, col].barh(range(5)[::-1], p.cpu(), color=colours)
-    axes[1, col].set_yticks(range(5)[::-1], [str(int(k)) for k in c]); axes[1, col].set_xlim(0, 1)
+    axes[1, col].set_yticks(range(5)[::-1], [str(int(k)) for k in c]); axes[1, col].set_xlim(0, 1); axes[1, col].set_xticks([0, 0.5])
     axes[1, col].set_xlabel("probability", fontsize=8)
 axes[1, 0].set_ylabel("top-5 classes")
 fig.suptitle("The 8 least confident test predictions and their top 5 (green: the true label)")
@@ -587,6 +587,22 @@ ax = plot.image_grid(w1, nrow=int(np.ceil(len(w1) / 12)), title=f"first-layer ke
 plt.show()
 """, alt="Grid of the first-layer 11 by 11 kernels of the network trained on MNIST.")
 
+md(r"""
+After {glue:text}`epochs_trained` epochs they still look like their random initialisation: the
+kernels moved by {glue:text}`w1_change:.0%` of their initial size (root mean square). What training
+*added* is clearer: the difference between the trained kernels and the initial ones (rebuilt from the
+same seed):
+""")
+
+code(r"""
+from lessons_lib.device import seed_everything
+seed_everything(0)  # train_alexnet's seed: the same initial weights
+w0 = MnistAlexNet(P.resolution, **P.net).features[0].weight.detach().cpu()
+glue("w1_change", float((w1 - w0).norm() / w0.norm())); glue("epochs_trained", P.epochs)
+plot.image_grid(w1 - w0, nrow=int(np.ceil(len(w1) / 12)), title="what training changed: trained minus initial first-layer kernels")
+plt.show()
+""", alt="Grid of the differences between the trained and the initial first-layer kernels.")
+
 code(r"""
 state = pretrained.alexnet_weights(timeout=5)
 if state is not None:
@@ -596,10 +612,10 @@ if state is not None:
 """, alt="torchvision's ImageNet first-layer AlexNet kernels, when they can be downloaded.")
 
 md(r"""
-Trained on digits for a short time, the kernels are blurred strokes and blobs rather than the crisp
-gratings of the slide: MNIST has no texture or colour to pay for them, and the stride-4 stem sees
-digits upsampled from 28 pixels. The ImageNet kernels (in Colab, or wherever the download works)
-show the paper's picture.
+The changes are smooth blobs and strokes at the scale of a pen stroke in the upsampled digit, not
+the crisp oriented gratings and colour blobs of the slide: MNIST has no texture or colour to pay for
+them, training was short, and the stride-4 stem sees digits upsampled from 28 pixels. The ImageNet
+kernels (in Colab, or wherever the download works) show the paper's picture.
 """)
 
 # ---------------------------------------------------------------- recap
@@ -676,10 +692,11 @@ glue("shift_verdict", Markdown(
 md(r"""
 A one-pixel shift changes {glue:text}`shift1_max:.2%` of the predictions with max pooling and
 {glue:text}`shift1_none:.2%` without; at four pixels, {glue:text}`shift4_max:.2%` and
-{glue:text}`shift4_none:.2%`: {glue:md}`shift_verdict`. The invariance a 3 x 3 pooling can give is
-local and small next to what a stride-4 stem and two more subsamplings take away: a shift of one
-input pixel moves every map by a fraction of a unit, and neither network is close to invariant.
-Training with shifts (the augmentation above, and the exercise below) is the stronger remedy.
+{glue:text}`shift4_none:.2%`: {glue:md}`shift_verdict`. Without the max, the network's answer depends
+on which pixels the subsampling grid happens to hit, and a shift changes that at every stage; with
+it, a feature that moves inside a 3 x 3 window still gives the same maximum. Neither network is
+invariant, though: the fraction of changed predictions grows with the shift in both. Training with
+shifts (the augmentation above, and the exercise below) is the other remedy.
 """)
 
 # ---------------------------------------------------------------- exercises
