@@ -218,6 +218,11 @@ def test_chapter_apparatus(path):
     if text.count("{solution}") and text.count("{exercise}") < 1:
         problems.append("solutions without exercises")
     for i, cell in enumerate(nb.cells):
+        # "\approx" or "\frac" in a generator's non-raw string becomes a control character
+        bad = re.search(r"[\x00-\x08\x0b-\x1f]|\$[^$\n]*\t[^$\n]*\$", cell.source)
+        if bad:
+            problems.append(f"cell {i} holds a control character (a lost backslash escape?): "
+                            f"{cell.source[max(0, bad.start() - 30):bad.end() + 10]!r}")
         if cell.cell_type != "code":
             continue
         has_image = any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))
