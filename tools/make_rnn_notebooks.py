@@ -299,18 +299,21 @@ md("""
 On this CPU the from-scratch loop took {glue:text}`rnn_cpu_lstm_ratio:.1f` times as long as the
 fused module for the LSTM, {glue:text}`rnn_cpu_gru_ratio:.1f` times for the GRU and
 {glue:text}`rnn_cpu_rnn_ratio:.1f` times for the RNN (fastest of {glue:text}`rnn_speed_repeats`
-alternating runs each). On a CPU the fused modules are still a loop over steps in C++, so the gain
-is modest; these were measured on a shared 2-core machine where single timings move by tens of
-percent, so measure on yours. On a GPU the fused modules call cuDNN, which runs the whole sequence
-in one call; the GPU figure comes from the full-profile run of the registered experiment
+alternating runs each). A ratio below 1 means the fused module was the slower one. On a CPU the
+fused modules do not call cuDNN: they run their own loop over the steps (the LSTM through a
+different backend from the RNN and GRU), so the from-scratch loop is not necessarily at a
+disadvantage there. These were measured on a shared 2-core machine where single timings move by
+tens of percent, so measure on yours. On a GPU the fused modules call cuDNN, which runs the whole
+sequence in one call; the GPU figure comes from the full-profile run of the registered experiment
 `rnn_loop_vs_fused` (same sizes):
 """),
 code("""
 reproduce.show_result("rnn_loop_vs_fused", metrics=[f"{k}.ratio" for k in M.KINDS])
 """),
 md("""
-The lesson for practice: write the cell yourself to understand it or to try a new one; train with
-`torch.nn.LSTM`/`GRU` (which compute the same function, as checked above).
+The lesson for practice: write the cell yourself to understand it or to try a new one; on a GPU,
+train with `torch.nn.LSTM`/`GRU` (which compute the same function, as checked above); on a CPU,
+time both on your sizes first.
 
 (rnn-vanishing)=
 ## Vanishing gradients, measured
@@ -751,8 +754,11 @@ def patch_markdown(cells, name):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--markdown-only"]:
-        patch_markdown(rnn, "rnn.ipynb")
-        patch_markdown(apps, "rnn_applications.ipynb")
+        names = sys.argv[2:] or ["rnn", "apps"]
+        if "rnn" in names:
+            patch_markdown(rnn, "rnn.ipynb")
+        if "apps" in names:
+            patch_markdown(apps, "rnn_applications.ipynb")
         sys.exit(0)
     which = sys.argv[1:] or ["rnn", "apps"]
     if "rnn" in which:
