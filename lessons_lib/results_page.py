@@ -12,6 +12,7 @@ or ``at_most`` for claims that are bounds. Nothing on the page is typed by hand.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -42,6 +43,17 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.4g}"
 
 
+def _bib_keys() -> set[str]:
+    bib = PAGE.parent / "references.bib"
+    return set(re.findall(r"^@\w+\{([^,]+),", bib.read_text(), re.M)) if bib.is_file() else set()
+
+
+def _source(text: str, keys: set[str]) -> str:
+    """A claim's source with bibliography keys turned into citations and the seed linked."""
+    text = text.replace("cnn_examples.md", "{doc}`cnn_examples.md <seed>`")
+    return re.sub(r"[A-Za-z]+\d{4}[a-z]+", lambda m: f"{{cite:t}}`{m.group(0)}`" if m.group(0) in keys else m.group(0), text)
+
+
 def _commit(env: dict) -> str:
     return f"`{env['commit'][:10]}`" if env.get("commit") else "not recorded"
 
@@ -63,6 +75,7 @@ def verdict(claim: dict, summary: dict) -> tuple[bool, str]:
 
 def render(results_dir: Path = RESULTS_DIR) -> str:
     experiments()
+    keys = _bib_keys()
     lines = [HEADER]
     by_chapter: dict[str, list] = {}
     for exp in sorted(REGISTRY.values(), key=lambda e: (e.chapter, e.name)):
@@ -73,29 +86,31 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
     for chapter, exps in by_chapter.items():
         lines.append(f"\n## {TITLES.get(chapter, chapter.replace('_', ' ').capitalize())}\n")
         lines.append(f"Explained in {{doc}}`{chapter}`.\n" if (PAGE.parent / f"{chapter}.ipynb").exists() else "")
-        lines.append("| experiment | claim | source | ours (mean ± std) | seeds | verdict | device | wall time | commit |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("| experiment | claim (source) | ours: mean ± std over seeds | verdict | run |")
+        lines.append("|---|---|---|---|---|")
         for exp in exps:
             record = load_result(exp.name, results_dir)
             claims = exp.claims or [{"metric": None, "text": exp.description, "source": "-"}]
             for claim in claims:
+                said = f"{claim['text']} ({_source(claim['source'], keys)})"
                 if record is None:
-                    lines.append(f"| `{exp.name}` | {claim['text']} | {claim['source']} | not yet measured | | | | | |")
+                    lines.append(f"| `{exp.name}` | {said} | not yet measured | | |")
                     continue
                 metric = claim["metric"] or sorted(record["summary"])[0]
                 if metric not in record["summary"]:
-                    lines.append(f"| `{exp.name}` | {claim['text']} | {claim['source']} | metric `{metric}` missing | | | | | |")
+                    lines.append(f"| `{exp.name}` | {said} | metric `{metric}` missing | | |")
                     continue
                 s = record["summary"][metric]
                 env = record["environment"]
-                ours = f"{_fmt(s['mean'], metric)} ± {_fmt(s['std'], metric)} ({metric})"
+                ours = f"{_fmt(s['mean'], metric)} ± {_fmt(s['std'], metric)} ({metric}, {s['n']} seeds)"
                 mark = verdict(claim, s)[1] if claim.get("value") is not None else "-"
                 mark = f"**{mark}**" if mark == "reproduced" else mark
-                lines.append(f"| `{exp.name}` | {claim['text']} | {claim['source']} | {ours} | {s['n']} | {mark} | "
-                             f"{env['device']} | {record['wall_time_s']:.0f} s | {_commit(env)} |")
+                lines.append(f"| `{exp.name}` | {said} | {ours} | {mark} | "
+                             f"{env['device']}, {record['wall_time_s']:.0f} s, commit {_commit(env)} |")
             measured += record is not None
     lines.append(f"\n{measured} of {sum(len(v) for v in by_chapter.values())} registered experiments have "
                  "full-profile results; the others are marked *not yet measured*.\n")
+    lines.append("## References\n\n```{bibliography}\n:filter: docname in docnames\n```\n")
     return "\n".join(lines)
 
 
