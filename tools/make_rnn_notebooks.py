@@ -474,7 +474,7 @@ g1 = E.hidden_gradient_norms(M.SequenceModel("lstm", 2, 64, 1, forget_bias=1.0),
 print((g1[0] / g1[-1]).item())
 ```
 Along the cell path the gradient is multiplied by the forget gate at each step, now about
-$\sigma(1) \approx 0.73$ instead of $\sigma(0) = 0.5$, so the curve falls more slowly but still
+$\\sigma(1) \\approx 0.73$ instead of $\\sigma(0) = 0.5$, so the curve falls more slowly but still
 exponentially (the other paths, through $h_t$ and the gates, add to it). Learning then pushes the
 forget gates of the units that must remember towards 1.
 :::
