@@ -15,7 +15,10 @@ class Experiment:
     fn: Callable
     description: str
     chapter: str = ""
-    claims: list = field(default_factory=list)  # [{"metric", "value", "text", "source"}]
+    # [{"metric", "value", "text", "source", optional "compare": "approx" | "at_least" | "at_most",
+    #   optional "tolerance" for approx (default: two standard deviations of the seeds)}];
+    # "value": None states what is measured without a published figure to check.
+    claims: list = field(default_factory=list)
     default_seeds: int = 3
 
 

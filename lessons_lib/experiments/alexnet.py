@@ -166,8 +166,9 @@ def _data(P):
 
 @register("alexnet_mnist", chapter="alexnet", default_seeds=2,
           description="AlexNet-style network (torchvision widths, 1 channel) on MNIST at 224x224, bf16: test accuracy",
-          claims=[{"metric": "test_accuracy", "value": 0.9938, "text": "LeNet: 99.38% after 75 epochs",
-                   "source": "the seed (cnn_examples.md)"}])
+          claims=[{"metric": "test_accuracy", "value": None,
+                   "text": "AlexNet-style network on MNIST at 224x224 (no published figure; compare LeNet's above)",
+                   "source": "this chapter"}])
 def alexnet_mnist(profile, seed, device, **overrides):
     P = profile_settings(profile)
     epochs = overrides.pop("epochs", P.epochs)
@@ -187,8 +188,9 @@ def alexnet_mnist(profile, seed, device, **overrides):
 
 @register("alexnet_relu_tanh", chapter="alexnet", default_seeds=1,
           description="Figure 1 of the AlexNet paper on MNIST: epochs to 25% training error, ReLU vs tanh",
-          claims=[{"metric": "speedup", "value": 6.0, "text": "ReLU reaches 25% training error six times faster "
-                   "than tanh (4-layer CNN, CIFAR-10)", "source": "krizhevsky2012imagenet, Figure 1"}])
+          claims=[{"metric": "speedup", "value": 6.0, "tolerance": 2.0,
+                   "text": "ReLU reaches 25% training error six times faster than tanh (4-layer CNN, CIFAR-10; "
+                   "here MNIST; within a factor of 4 to 8)", "source": "krizhevsky2012imagenet, Figure 1"}])
 def alexnet_relu_tanh(profile, seed, device, **overrides):
     P = profile_settings(profile)
     chunks = overrides.pop("chunks", P.chunks)

@@ -87,15 +87,19 @@ def _run(variant):
     return fn
 
 
-SEED_CLAIM = {"metric": "test_accuracy", "value": 0.9938, "text": "99.38% after 75 epochs at lr 0.01",
+# One 10,000-image test has a binomial standard error of about 0.078 points at 99.3%: the
+# seed's single figure is compared within two of them.
+SEED_CLAIM = {"metric": "test_accuracy", "value": 0.9938, "tolerance": 0.0016,
+              "text": "99.38% after 75 epochs at lr 0.01 (within two binomial standard errors, 0.16 points)",
               "source": "the seed (cnn_examples.md)"}
 
 register(
     "lenet_caffe", chapter="lenet",
     description="LeNet (seed's table), Caffe solver, 75 epochs: test accuracy",
     claims=[SEED_CLAIM,
-            {"metric": "test_accuracy", "value": 0.9897, "text": "0.9897 after 10,000 iterations",
-             "source": "Caffe MNIST tutorial"}],
+            {"metric": "test_accuracy", "value": 0.9897, "compare": "at_least",
+             "text": "0.9897 after 10,000 iterations (10.7 epochs); 75 epochs should do at least as well",
+             "source": "Caffe MNIST tutorial, jia2014caffe"}],
 )(_run("caffe"))
 
 _DESCRIPTIONS = {
