@@ -83,6 +83,8 @@ md(r"""
 (alexnet-architectures)=
 ## The architecture, three ways
 
+The seed's AlexNet slides are reproduced in the appendix ({ref}`seed-alexnet`); the LeNet chapter reconciled {ref}`its own table <lenet-model>` the same way.
+
 The seed's table:
 
 > | Layer | Input Shape | Receptive Field | Number of Kernels | Type |
@@ -205,6 +207,8 @@ first fully-connected layer, while the multiply-adds are in the convolutions (co
 md(r"""
 (alexnet-receptive-fields)=
 ## Receptive fields
+
+The arithmetic and the gradient measurement are those of {ref}`LeNet's receptive fields <lenet-receptive-fields>`, now over more layers, with padding and strides of 4 and 2.
 
 > Receptive field of the layer 7 is ~ 52 pixels !! which is almost as big as an object part (about
 > one – fourth of the input image)
@@ -628,6 +632,8 @@ kernels (in Colab, or wherever the download works) show the paper's picture.
 md(r"""
 (alexnet-cnn-recap)=
 ## CNN recap: weight sharing and pooling
+
+The {ref}`recap slide <seed-cnn-recap>` sums up both chapters; {ref}`lenet-weight-sharing` counted the same saving for LeNet against locally connected and dense layers.
 
 > The concept of weightsharing through kernels. Weight-sharing enables learnable kernels, which in
 > turn define feature maps. The idea of pooling.

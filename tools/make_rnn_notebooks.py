@@ -35,6 +35,8 @@ md("""
 (rnn)=
 # Recurrent networks, LSTM and GRU
 
+The four slides are reproduced in the appendix ({ref}`seed-recurrent`).
+
 The seed's last four slides leave convolutional networks for networks with cycles:
 
 > Feedforward networks: Neurons are interconnected without any cycle in the connection.
@@ -542,6 +544,8 @@ apps = [
 md("""
 (rnn-applications)=
 # Recurrent networks at work: row-MNIST and a character model
+
+Both tasks need memory across many steps, the setting in which {ref}`rnn-vanishing` measured how fast each cell's gradients fade.
 
 Two applications of the cells of {ref}`rnn`: an image read as a sequence, and "language", a
 character-level model of text, on the seed's claim that LSTMs and GRUs "produced state-of-the-art
