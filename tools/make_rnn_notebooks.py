@@ -69,7 +69,7 @@ code("""
 P = config.settings(
     smoke=dict(lengths=[5], epochs=1, n_train=256, hidden=8, batch=32, lr=1e-2, grad_T=20,
                speed_steps=10, speed_repeats=1),
-    standard=dict(lengths=[10, 20], epochs=3, n_train=3200, hidden=32, batch=32, lr=1e-2, grad_T=100,
+    standard=dict(lengths=[10, 20, 50, 100], epochs=8, n_train=3200, hidden=32, batch=32, lr=1e-2, grad_T=100,
                   speed_steps=100, speed_repeats=3),
     full=dict(lengths=[50, 100, 200, 400], epochs=8, n_train=25_600, hidden=128, batch=128, lr=2e-3, grad_T=200,
               speed_steps=100, speed_repeats=5),
@@ -570,8 +570,8 @@ code("""
 P = config.settings(
     smoke=dict(mnist_epochs=1, source="sample", n_train=1000, mnist_hidden=16, mnist_lr=5e-3,
                char_epochs=1, max_chars=10_000, seq_len=32, char_hidden=32, char_lr=5e-3, sample_chars=40),
-    standard=dict(mnist_epochs=2, source="full", n_train=12_000, mnist_hidden=64, mnist_lr=5e-3,
-                  char_epochs=3, max_chars=250_000, seq_len=64, char_hidden=96, char_lr=5e-3, sample_chars=200),
+    standard=dict(mnist_epochs=3, source="full", n_train=30_000, mnist_hidden=64, mnist_lr=5e-3,
+                  char_epochs=5, max_chars=400_000, seq_len=64, char_hidden=96, char_lr=5e-3, sample_chars=200),
     full=dict(mnist_epochs=10, source="full", n_train=None, mnist_hidden=128, mnist_lr=2e-3,
               char_epochs=30, max_chars=None, seq_len=128, char_hidden=256, char_lr=3e-3, sample_chars=200),
 )

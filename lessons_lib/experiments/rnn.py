@@ -67,7 +67,7 @@ def adding_settings(profile=None):
     return settings(
         profile,
         smoke=dict(lengths=[5], epochs=1, n_train=256, hidden=8, batch_size=32, lr=1e-2),
-        standard=dict(lengths=[10, 20], epochs=3, n_train=3200, hidden=32, batch_size=32, lr=1e-2),
+        standard=dict(lengths=[10, 20, 50, 100], epochs=8, n_train=3200, hidden=32, batch_size=32, lr=1e-2),
         full=dict(lengths=[50, 100, 200, 400], epochs=8, n_train=25_600, hidden=128, batch_size=128, lr=2e-3),
     )
 
