@@ -34,7 +34,8 @@ standard deviations of our seeds when it states none; otherwise the chapter expl
 """
 
 
-TITLES = {"lenet": "LeNet", "alexnet": "AlexNet", "autoencoders": "Autoencoders", "rnn": "Recurrent networks"}
+TITLES = {"lenet": "LeNet", "alexnet": "AlexNet", "autoencoders": "Autoencoders", "rnn": "Recurrent networks",
+          "rnn_applications": "Recurrent networks at work"}  # in the book's order
 
 
 def _fmt(value: float, metric: str) -> str:
@@ -78,7 +79,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
     keys = _bib_keys()
     lines = [HEADER]
     by_chapter: dict[str, list] = {}
-    for exp in sorted(REGISTRY.values(), key=lambda e: (e.chapter, e.name)):
+    order = list(TITLES)
+    for exp in sorted(REGISTRY.values(), key=lambda e: (order.index(e.chapter) if e.chapter in order else len(order),
+                                                        e.chapter, e.name)):
         if exp.name.startswith("_"):
             continue
         by_chapter.setdefault(exp.chapter or "other", []).append(exp)

@@ -83,7 +83,7 @@ md(r"""
 (alexnet-architectures)=
 ## The architecture, three ways
 
-The seed's AlexNet slides are reproduced in the appendix ({ref}`seed-alexnet`); the LeNet chapter reconciled {ref}`its own table <lenet-model>` the same way.
+The seed's AlexNet slides are reproduced in the appendix ({ref}`the lecture's AlexNet part <seed-alexnet>`); the LeNet chapter reconciled {ref}`its own table <lenet-model>` the same way.
 
 The seed's table:
 

@@ -14,7 +14,7 @@ md(r"""
 (autoencoders)=
 # Autoencoders: learning without labels
 
-The seed's four autoencoder slides are reproduced in the appendix ({ref}`seed-auto-encoders`); the images come through the same verified loader as in {ref}`LeNet's training <lenet-training>`.
+The seed's four autoencoder slides are reproduced in the appendix ({ref}`the lecture's autoencoder part <seed-auto-encoders>`); the images come through the same verified loader as in {ref}`LeNet's training <lenet-training>`.
 
 Every network so far learned from pairs (image, label). The seed's four autoencoder slides open
 with the other case:

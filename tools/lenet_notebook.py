@@ -23,7 +23,7 @@ md("""
 (lenet)=
 # LeNet on MNIST: the seed's table, its receptive fields, and its 99.38%
 
-The lecture's LeNet slides are reproduced in the appendix ({ref}`seed-lenet`).
+The lecture's LeNet slides are reproduced in the appendix ({ref}`the lecture's LeNet part <seed-lenet>`).
 
 The lecture this course checks opens with LeNet. It gives a table of six layers, two remarks
 about receptive fields, and one result:
