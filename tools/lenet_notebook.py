@@ -311,8 +311,10 @@ exactly:
 | inputs | pixel values times 1/256 (0.00390625), no mean subtraction, no augmentation |
 | length | 75 epochs (the seed); Caffe's own example stops at 10,000 iterations, about 10.7 epochs |
 
-Two details of Caffe's network file are not reproduced here: its Xavier weight initialisation
-(we keep PyTorch's default) and its doubled learning rate for biases. The recipe as the
+Two details of Caffe's network file, `examples/mnist/lenet_train_test.prototxt` in the Caffe
+repository, are not reproduced here: its Xavier weight initialisation (`weight_filler { type:
+"xavier" }`; we keep PyTorch's default) and its doubled learning rate for biases (`lr_mult: 2` on
+every bias). The recipe as the
 library holds it, and the function that trains it:
 """)
 
