@@ -35,7 +35,7 @@ md("""
 (rnn)=
 # Recurrent networks, LSTM and GRU
 
-The four slides are reproduced in the appendix ({ref}`the lecture's RNN part <seed-recurrent>`).
+The lecture's four RNN slides are reproduced in the appendix ({ref}`the lecture's RNN part <seed-recurrent>`).
 
 The seed's last four slides leave convolutional networks for networks with cycles:
 
