@@ -1,7 +1,8 @@
 """lessons_lib: the helper library behind the deep-learning course notebooks.
 
 One module per concept: ``config`` (profiles), ``device`` (device choice, seeding, provenance),
-``data`` (MNIST and device-resident loaders), ``train`` (the trainer), ``inspect`` (layer tables
+``data`` (MNIST and device-resident loaders), ``train`` (the trainer), ``ensemble`` (several seeds
+trained as one model), ``inspect`` (layer tables
 and receptive fields), ``plot`` (figures), ``models`` (the chapters' networks), ``reproduce``
 (full-scale runs written to ``results/``) and ``execute`` (running notebooks at a profile).
 """

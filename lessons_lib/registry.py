@@ -20,18 +20,24 @@ class Experiment:
     # "value": None states what is measured without a published figure to check.
     claims: list = field(default_factory=list)
     default_seeds: int = 3
+    # Optional ``batched(profile, seeds, device, **overrides) -> [result per seed]`` that trains
+    # all seeds at once (one stacked model); ``reproduce --batch-seeds`` uses it.
+    batched: Callable | None = None
 
 
 REGISTRY: dict[str, Experiment] = {}
 
 
 def register(name: str, *, description: str, chapter: str = "", claims: list | None = None,
-             default_seeds: int = 3):
-    """Decorator: make ``fn(profile, seed, device, **overrides)`` runnable as ``name``."""
+             default_seeds: int = 3, batched: Callable | None = None):
+    """Decorator: make ``fn(profile, seed, device, **overrides)`` runnable as ``name``.
+
+    ``batched``, when given, runs a list of seeds at once and returns one result per seed.
+    """
     def wrap(fn):
         if name in REGISTRY and REGISTRY[name].fn is not fn:
             raise ValueError(f"experiment {name!r} is registered twice")
-        REGISTRY[name] = Experiment(name, fn, description, chapter, claims or [], default_seeds)
+        REGISTRY[name] = Experiment(name, fn, description, chapter, claims or [], default_seeds, batched)
         return fn
     return wrap
 

@@ -91,15 +91,40 @@ def _run_seed(name: str, profile: str, seed: int, device: str, overrides: dict) 
     return {"seed": seed, "started": start, "wall_time_s": time.time() - start, **result}
 
 
+def _run_seeds(name: str, profile: str, seeds, device: str, overrides: dict) -> list[dict]:
+    """All ``seeds`` of one experiment at once, through its ``batched`` function (one stacked
+    model); each result's wall time is the shared wall time of the batch."""
+    os.environ["LESSONS_PROFILE"] = profile
+    exp = get(name)
+    start = time.time()
+    results = exp.batched(profile=profile, seeds=list(seeds), device=torch.device(device), **dict(overrides))
+    if not isinstance(results, list) or len(results) != len(seeds) or not all(
+            isinstance(r, dict) and "metrics" in r for r in results):
+        raise ValueError(f"experiment {name!r}: its batched function must return one result dict with 'metrics' "
+                         f"per seed ({len(seeds)}); got {type(results).__name__}")
+    wall = time.time() - start
+    return [{"seed": s, "started": start, "wall_time_s": wall, "batched_seeds": list(seeds), **r}
+            for s, r in zip(seeds, results)]
+
+
+def _run_task(name: str, profile: str, seed, device: str, overrides: dict) -> list[dict]:
+    """One task of ``run_many``: a seed (int) or a batch of seeds (tuple); a list of results."""
+    if isinstance(seed, tuple):
+        return _run_seeds(name, profile, seed, device, overrides)
+    return [_run_seed(name, profile, seed, device, overrides)]
+
+
 def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | None = None,
              out: str | Path | None = None, device=None, overrides: dict | None = None, jobs: int = 1,
-             verbose: bool = True, keep_going: bool = False) -> list[dict]:
+             verbose: bool = True, keep_going: bool = False, batch_seeds: bool = False) -> list[dict]:
     """Run several experiments, each for its seeds, ``jobs`` (experiment, seed) runs at a time.
 
     With ``jobs > 1`` every run is a separate process, so the seeds of an experiment (and
     different experiments) train concurrently on one GPU; small models leave most of a GPU
-    idle, so this multiplies throughput. Each ``<out>/<name>.json`` is written as soon as all
-    its seeds are done, so an interrupted ``--all`` keeps what finished.
+    idle, so this multiplies throughput. With ``batch_seeds``, an experiment that registered a
+    ``batched`` function trains all its seeds in one run, as one stacked model
+    (:class:`~lessons_lib.ensemble.Ensemble`). Each ``<out>/<name>.json`` is written as soon as
+    all its seeds are done, so an interrupted ``--all`` keeps what finished.
     """
     check_profile(profile)
     if not isinstance(jobs, int) or jobs < 1:
@@ -114,15 +139,22 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
         if not seed_list:
             raise ValueError(f"seeds must be a positive number or a non-empty list; got {seeds!r}")
         plan[exp.name] = seed_list
-    tasks = [(n, s) for n, sl in plan.items() for s in sl]
+    tasks = []
+    for n, sl in plan.items():
+        if batch_seeds and get(n).batched is not None and len(sl) > 1:
+            tasks.append((n, tuple(sl)))
+        else:
+            tasks.extend((n, s) for s in sl)
     done: dict[str, list] = {n: [] for n in plan}
     records, failures = [], []
 
-    def finish(name, result):
-        done[name].append(result)
-        if verbose:
-            print(f"[{name}] seed={result['seed']} " + ", ".join(
-                f"{k}={v:.5g}" for k, v in _flat(result["metrics"]).items()) + f" ({result['wall_time_s']:.1f}s)", flush=True)
+    def finish(name, results):
+        for result in results:
+            done[name].append(result)
+            if verbose:
+                print(f"[{name}] seed={result['seed']} " + ", ".join(
+                    f"{k}={v:.5g}" for k, v in _flat(result["metrics"]).items()) + f" ({result['wall_time_s']:.1f}s)",
+                    flush=True)
         if len(done[name]) == len(plan[name]):
             records.append(_write_record(get(name), profile, overrides, done[name], device, out, jobs, verbose))
 
@@ -131,7 +163,7 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
             if verbose:
                 print(f"[{name}] profile={profile} seed={seed} ...", flush=True)
             try:
-                finish(name, _run_seed(name, profile, seed, str(device), overrides))
+                finish(name, _run_task(name, profile, seed, str(device), overrides))
             except Exception as exc:
                 if not keep_going:
                     raise
@@ -141,7 +173,7 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_seed, n, profile, s, str(device), overrides): (n, s) for n, s in tasks}
+            futures = {pool.submit(_run_task, n, profile, s, str(device), overrides): (n, s) for n, s in tasks}
             for fut in as_completed(futures):
                 name, seed = futures[fut]
                 try:
@@ -176,6 +208,7 @@ def _write_record(exp, profile, overrides, runs, device, out, jobs, verbose) -> 
         "runs": runs,
         "wall_time_s": last - first,
         "concurrent_jobs": jobs,
+        "seeds_batched": any("batched_seeds" in r for r in runs),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": {**environment(device), "profile": profile},
     }
@@ -187,9 +220,10 @@ def _write_record(exp, profile, overrides, runs, device, out, jobs, verbose) -> 
 
 
 def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, out: str | Path | None = None,
-        device=None, overrides: dict | None = None, verbose: bool = True, jobs: int = 1) -> dict:
+        device=None, overrides: dict | None = None, verbose: bool = True, jobs: int = 1,
+        batch_seeds: bool = False) -> dict:
     """Run experiment ``name`` for each seed and write ``<out>/<name>.json``; return the record."""
-    return run_many([name], profile, seeds, out, device, overrides, jobs, verbose)[0]
+    return run_many([name], profile, seeds, out, device, overrides, jobs, verbose, batch_seeds=batch_seeds)[0]
 
 
 def _flat(metrics: dict, prefix: str = "") -> dict:
@@ -251,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at a time, each in its own process (seeds train concurrently on one GPU)")
     parser.add_argument("--keep-going", action="store_true", help="finish the other runs when one fails")
+    parser.add_argument("--batch-seeds", action="store_true",
+                        help="train all seeds of an experiment at once as one stacked model, where it supports it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override an experiment setting, e.g. --set epochs=2 (needs --out)")
     args = parser.parse_args(argv)
@@ -273,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             get(name)
         run_many(names, args.profile, args.seeds, args.out, args.device, overrides, args.jobs,
-                 keep_going=args.keep_going)
+                 keep_going=args.keep_going, batch_seeds=args.batch_seeds)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,10 @@ On CUDA it can run the step under bf16 autocast, keep conv nets in channels_last
 format, and capture the whole training step (forward, backward, optimiser update, learning
 rate schedule, running sums) in one CUDA graph, which removes the per-kernel launch cost that
 dominates small models.
+
+Given a :class:`~lessons_lib.ensemble.Ensemble` (several seeds of one network stacked into one
+model), it trains all members in each step, applies the loss and the metric to each member,
+and records them per member (columns ``<name>_members``) beside their mean.
 """
 from __future__ import annotations
 
@@ -88,6 +92,11 @@ class Trainer:
         progress, live_plot: None chooses: progress bars unless headless; the live plot inside a
             notebook.
         verbose: print one line per epoch.
+
+    With an :class:`~lessons_lib.ensemble.Ensemble` of S members, batches are ``(S, B, ...)``
+    (see :class:`~lessons_lib.data.StackedLoader`); ``loss_fn`` and ``metric`` are applied to each
+    member (with ``torch.func.vmap``) and the members' losses are summed for the backward pass.
+    ``evaluate`` gives every member the same test batch.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -97,6 +106,7 @@ class Trainer:
                  cuda_graph: bool = False, grad_clip: float | None = None, check_every: int = 100,
                  progress: bool | None = None, live_plot: bool | None = None, verbose: bool = True):
         from .device import pick_device
+        from .ensemble import is_ensemble
 
         if not isinstance(model, torch.nn.Module):
             raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -127,13 +137,19 @@ class Trainer:
         self.progress = (not headless()) if progress is None else progress
         self.live_plot = in_notebook() if live_plot is None else live_plot
         self.verbose = verbose
+        self.members = model.size if is_ensemble(model) else None  # None: one model
+        if self.members and grad_clip is not None:
+            raise ValueError("grad_clip is not supported for an Ensemble: it would clip the members' joint gradient "
+                             "norm, coupling members that should train independently")
         if not self.is_main_process():  # under torchrun only rank 0 prints, plots and writes checkpoints
             self.progress = self.live_plot = self.verbose = False
         self.history = History()
         self._graph = None
-        z = lambda dtype=torch.float32: torch.zeros((), device=self.device, dtype=dtype)  # noqa: E731
-        # Running sums of the epoch, updated on the device inside the step.
-        self._loss_sum, self._metric_sum, self._count = z(torch.float64), z(torch.float64), z(torch.float64)
+        z = lambda dtype=torch.float32, shape=(): torch.zeros(shape, device=self.device, dtype=dtype)  # noqa: E731
+        # Running sums of the epoch, updated on the device inside the step (one per member).
+        per = (self.members,) if self.members else ()
+        self._loss_sum, self._metric_sum = z(torch.float64, per), z(torch.float64, per)
+        self._count = z(torch.float64)
         self._step_no, self._first_bad = z(torch.int64), z(torch.int64) - 1
 
     # -- one step -------------------------------------------------------------------------
@@ -148,23 +164,35 @@ class Trainer:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The batch-mean loss: a scalar, or one per member of an ensemble."""
+        if self.members:
+            return torch.func.vmap(self.loss_fn)(out, y)
+        return self.loss_fn(out, y)
+
+    def _metric(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.members:
+            return torch.func.vmap(self.metric_fn)(out, y)
+        return self.metric_fn(out, y)
+
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Forward, backward, update, and the running sums: all device work, no synchronisation."""
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.model(x)
-            loss = self.loss_fn(out, y)
-        loss.backward()
+            loss = self._loss(out, y)
+        # An ensemble's members are independent: the gradient of the sum is each member's own.
+        (loss.sum() if self.members else loss).backward()
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         loss = loss.detach()
-        n = x.shape[0]
-        bad = ~torch.isfinite(loss)
+        n = x.shape[1] if self.members else x.shape[0]
+        bad = ~torch.isfinite(loss).all()
         self._first_bad.copy_(torch.where(bad & (self._first_bad < 0), self._step_no, self._first_bad))
         self._loss_sum.add_(loss.double() * n)
         if self.metric_fn is not None:
-            self._metric_sum.add_(self.metric_fn(out.detach().float(), y).double())
+            self._metric_sum.add_(self._metric(out.detach().float(), y).double())
         self._count.add_(n)
         self._step_no.add_(1)
 
@@ -262,31 +290,41 @@ class Trainer:
 
     def _epoch_summary(self, prefix: str) -> dict:
         count = max(self._count.item(), 1.0)
-        row = {f"{prefix}_loss": self._loss_sum.item() / count}
+        row = self._means(f"{prefix}_loss", self._loss_sum, count)
         if self.metric_fn is not None:
-            row[f"{prefix}_{self.metric_name}"] = self._metric_sum.item() / count
+            row.update(self._means(f"{prefix}_{self.metric_name}", self._metric_sum, count))
         return row
+
+    def _means(self, key: str, total: torch.Tensor, count: float) -> dict:
+        """``{key: mean}``; for an ensemble also ``{key_members: [one mean per member]}``."""
+        if not self.members:
+            return {key: total.item() / count}
+        values = (total / count).tolist()
+        return {key: sum(values) / len(values), f"{key}_members": values}
 
     @torch.no_grad()
     def evaluate(self, loader) -> dict:
         """Mean loss (and metric) over ``loader`` in eval mode: ``{"loss": .., "<metric>": ..}``."""
         self.model.eval()
-        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        loss_sum = torch.zeros((self.members,) if self.members else (), device=self.device, dtype=torch.float64)
         metric_sum, count = loss_sum.clone(), 0
         for x, y in loader:
+            n = x.shape[0]
+            if self.members:  # every member sees the same test batch (a view: no copy)
+                x, y = x.expand(self.members, *x.shape), y.expand(self.members, *y.shape)
             x = self._prepare(x)
             with self._autocast():
                 out = self.model(x)
-                loss = self.loss_fn(out, y)
-            loss_sum += loss.double() * x.shape[0]
+                loss = self._loss(out, y)
+            loss_sum += loss.double() * n
             if self.metric_fn is not None:
-                metric_sum += self.metric_fn(out.float(), y).double()
-            count += x.shape[0]
+                metric_sum += self._metric(out.float(), y).double()
+            count += n
         if count == 0:
             raise ValueError("evaluate() got an empty loader")
-        result = {"loss": loss_sum.item() / count}
+        result = self._means("loss", loss_sum, count)
         if self.metric_fn is not None:
-            result[self.metric_name] = metric_sum.item() / count
+            result.update(self._means(self.metric_name, metric_sum, count))
         return result
 
     def fit(self, train_loader, test_loader=None, epochs: int = 1, resume: bool = True,
@@ -342,7 +380,7 @@ class Trainer:
     def _format_row(self, row: dict, epochs: int) -> str:
         parts = [f"epoch {row['epoch']:>3}/{epochs}"]
         for k, v in row.items():
-            if k not in ("epoch", "time", "lr"):
+            if k not in ("epoch", "time", "lr") and not k.endswith("_members"):
                 parts.append(f"{k} {v:.4f}")
         parts.append(f"{row['time']:.1f}s")
         return "  ".join(parts)
@@ -362,12 +400,12 @@ class Trainer:
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return
-        sums = torch.stack([self._loss_sum, self._metric_sum, self._count])
+        parts = (self._loss_sum, self._metric_sum, self._count)
+        sums = torch.cat([t.reshape(-1) for t in parts])
         dist.all_reduce(sums)
         dist.all_reduce(self._first_bad, op=dist.ReduceOp.MAX)
-        self._loss_sum.copy_(sums[0])
-        self._metric_sum.copy_(sums[1])
-        self._count.copy_(sums[2])
+        for t, s in zip(parts, sums.split([t.numel() for t in parts])):
+            t.copy_(s.reshape(t.shape))
 
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, train_loader=None) -> None:

@@ -56,3 +56,20 @@ def test_graph_rejects_a_batch_of_another_shape(sample):
                 progress=False, live_plot=False, verbose=False)
     with pytest.raises(ValueError, match="drop_last=True"):
         t.fit(DeviceLoader(sample[0].images[:100], sample[0].labels[:100], 64, device="cuda"), epochs=1)
+
+
+def test_stacked_seeds_in_a_cuda_graph_equal_separate_runs(sample):
+    """The Ensemble path (torch.func.vmap) captured in a CUDA graph: each member ends where the
+    eager single-seed run with its seed ends."""
+    from lessons_lib.ensemble import member_histories
+    from lessons_lib.experiments.lenet import train_lenet, train_lenet_seeds
+
+    kw = dict(device="cuda", data=sample, progress=False, live_plot=False, verbose=False)
+    stacked = train_lenet_seeds("conv_relu", 2, [0, 1], fast=True, **kw)
+    members = stacked.model.members()
+    for i, seed in enumerate([0, 1]):
+        own = train_lenet("conv_relu", 2, seed, fast=False, **kw)
+        for p, q in zip(members[i].parameters(), own.model.parameters()):
+            assert torch.allclose(p, q, rtol=1e-3, atol=1e-4)
+        mine = member_histories(stacked.history, 2)[i]
+        assert mine[-1]["test_accuracy"] == pytest.approx(own.history.last["test_accuracy"], abs=3e-3)

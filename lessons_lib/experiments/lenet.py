@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 
 from ..config import settings
-from ..data import DeviceLoader, mnist
+from ..data import DeviceLoader, StackedLoader, mnist
 from ..device import seed_everything
+from ..ensemble import Ensemble, member_histories
 from ..models import LeNet
 from ..optim import SGD, caffe_inv
 from ..registry import register
@@ -43,6 +44,28 @@ def profile_settings(profile: str | None = None):
     )
 
 
+def _check_variant(variant: str) -> dict:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
+    return VARIANTS[variant]
+
+
+def _member(variant: str, seed: int, device, train, pool):
+    """One seed's network and training loader, built in the order a single run builds them."""
+    v = _check_variant(variant)
+    seed_everything(seed)
+    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool).to(device)
+    loader = DeviceLoader(train.images, train.labels, RECIPE["batch_size"], shuffle=True, drop_last=True,
+                          device=device, seed=seed, scale=RECIPE["scale"], shift=v["shift"])
+    return model, loader
+
+
+def _caffe_sgd(params):
+    r = RECIPE
+    return SGD(params, lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
+               lr_lambda=caffe_inv(r["gamma"], r["power"]))
+
+
 def train_lenet(variant: str = "caffe", epochs: int = 1, seed: int = 0, device="cpu", data=None,
                 fast: bool | None = None, pool: str | None = "max", **trainer_kwargs):
     """Train LeNet with Caffe's solver; return the trainer (model and history inside).
@@ -51,39 +74,67 @@ def train_lenet(variant: str = "caffe", epochs: int = 1, seed: int = 0, device="
     GPU) captures each training step in a CUDA graph. ``pool`` ("max", "avg" or None) is
     passed to :class:`~lessons_lib.models.LeNet`, for the chapter's exercises.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
-    v = VARIANTS[variant]
+    _check_variant(variant)
     device = torch.device(device)
     fast = (device.type == "cuda") if fast is None else fast
     train, test = data if data is not None else mnist()
-    seed_everything(seed)
     # On the device before the optimiser is built: lessons_lib.optim.SGD keeps its step counter
     # on the device of the parameters it is given, and a CUDA graph cannot read a CPU counter.
-    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool).to(device)
-    r = RECIPE
-    opt = SGD(model.parameters(), lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
-              lr_lambda=caffe_inv(r["gamma"], r["power"]))
-    train_loader = DeviceLoader(train.images, train.labels, r["batch_size"], shuffle=True, drop_last=True,
-                                device=device, seed=seed, scale=r["scale"], shift=v["shift"])
-    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=r["scale"])
-    trainer = Trainer(model.to(device), opt, device=device, cuda_graph=fast, **trainer_kwargs)
+    model, train_loader = _member(variant, seed, device, train, pool)
+    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
+    trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
+    trainer.fit(train_loader, test_loader, epochs=epochs)
+    return trainer
+
+
+def train_lenet_seeds(variant: str = "caffe", epochs: int = 1, seeds=(0, 1, 2), device="cpu", data=None,
+                      fast: bool | None = None, pool: str | None = "max", **trainer_kwargs):
+    """Train one LeNet per seed at once, as an :class:`~lessons_lib.ensemble.Ensemble`.
+
+    Member i starts from the weights and sees the batches (and shifts) of
+    ``train_lenet(variant, seed=seeds[i])``, so without dropout it ends where that run ends,
+    up to floating-point rounding. Returns the trainer; its history has per-member columns
+    (see :func:`lessons_lib.ensemble.member_histories`).
+    """
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints; got {seeds!r}")
+    device = torch.device(device)
+    fast = (device.type == "cuda") if fast is None else fast
+    train, test = data if data is not None else mnist()
+    members = [_member(variant, s, device, train, pool) for s in seeds]
+    model = Ensemble([m for m, _ in members]).to(device)
+    train_loader = StackedLoader([ld for _, ld in members])
+    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
+    trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
     trainer.fit(train_loader, test_loader, epochs=epochs)
     return trainer
 
 
 def _run(variant):
     def fn(profile, seed, device, **overrides):
+        return _run_batched(variant)(profile, [seed], device, **overrides)[0]
+    return fn
+
+
+def _run_batched(variant):
+    """All seeds of the experiment in one ensemble (``reproduce --batch-seeds``)."""
+    def fn(profile, seeds, device, **overrides):
         P = profile_settings(profile)
         epochs = overrides.pop("epochs", P.epochs)
         if overrides:
             raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes epochs")
         data = mnist(P.source, n_train=P.n_train)
-        trainer = train_lenet(variant, epochs, seed, device, data, progress=False, live_plot=False, verbose=False)
-        h = trainer.history
-        return {"metrics": {"test_accuracy": h.last["test_accuracy"], "test_error": 1 - h.last["test_accuracy"],
-                            "train_time_s": sum(h.column("time"))},
-                "history": list(h), "settings": {"epochs": epochs, "variant": variant, **RECIPE, **VARIANTS[variant]}}
+        kw = dict(progress=False, live_plot=False, verbose=False)
+        if len(seeds) == 1:
+            histories = [list(train_lenet(variant, epochs, seeds[0], device, data, **kw).history)]
+        else:
+            trainer = train_lenet_seeds(variant, epochs, seeds, device, data, **kw)
+            histories = member_histories(trainer.history, len(seeds))
+        settings = {"epochs": epochs, "variant": variant, **RECIPE, **VARIANTS[variant]}
+        return [{"metrics": {"test_accuracy": h[-1]["test_accuracy"], "test_error": 1 - h[-1]["test_accuracy"],
+                             "train_time_s": sum(r["time"] for r in h)},
+                 "history": h, "settings": settings} for h in histories]
     return fn
 
 
@@ -100,6 +151,7 @@ register(
             {"metric": "test_accuracy", "value": 0.9897, "compare": "at_least",
              "text": "0.9897 after 10,000 iterations (10.7 epochs); 75 epochs should do at least as well",
              "source": "Caffe MNIST tutorial, jia2014caffe"}],
+    batched=_run_batched("caffe"),
 )(_run("caffe"))
 
 _DESCRIPTIONS = {
@@ -109,7 +161,8 @@ _DESCRIPTIONS = {
                                "Caffe solver, 75 epochs",
 }
 for _variant, _description in _DESCRIPTIONS.items():
-    register(f"lenet_{_variant}", chapter="lenet", description=_description, claims=[SEED_CLAIM])(_run(_variant))
+    register(f"lenet_{_variant}", chapter="lenet", description=_description, claims=[SEED_CLAIM],
+             batched=_run_batched(_variant))(_run(_variant))
 
 
 def experiment_name(variant: str) -> str:
