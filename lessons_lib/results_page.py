@@ -55,6 +55,14 @@ def _source(text: str, keys: set[str]) -> str:
     return re.sub(r"[A-Za-z]+\d{4}[a-z]+", lambda m: f"{{cite:t}}`{m.group(0)}`" if m.group(0) in keys else m.group(0), text)
 
 
+def _how(record: dict) -> str:
+    """How the seeds ran, when not one after another."""
+    if record.get("seeds_batched"):
+        return ", seeds stacked in one model"
+    jobs = record.get("concurrent_jobs", 1)
+    return f", {jobs} processes at once" if jobs > 1 else ""
+
+
 def _commit(env: dict) -> str:
     return f"`{env['commit'][:10]}`" if env.get("commit") else "not recorded"
 
@@ -109,7 +117,7 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
                 mark = verdict(claim, s)[1] if claim.get("value") is not None else "-"
                 mark = f"**{mark}**" if mark == "reproduced" else mark
                 lines.append(f"| `{exp.name}` | {said} | {ours} | {mark} | "
-                             f"{env['device']}, {record['wall_time_s']:.0f} s, commit {_commit(env)} |")
+                             f"{env['device']}, {record['wall_time_s']:.0f} s{_how(record)}, commit {_commit(env)} |")
             measured += record is not None
     lines.append(f"\n{measured} of {sum(len(v) for v in by_chapter.values())} registered experiments have "
                  "full-profile results; the others are marked *not yet measured*.\n")

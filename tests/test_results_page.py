@@ -27,3 +27,9 @@ def test_page_shows_measured_and_unmeasured(tmp_path):
 
 def test_committed_page_is_up_to_date():
     assert results_page.main(["--check"]) == 0, "run python -m lessons_lib.results_page and commit book/reproducing.md"
+
+
+def test_run_column_says_how_the_seeds_ran():
+    assert results_page._how({"concurrent_jobs": 1}) == ""
+    assert results_page._how({"concurrent_jobs": 3}) == ", 3 processes at once"
+    assert results_page._how({"concurrent_jobs": 1, "seeds_batched": True}) == ", seeds stacked in one model"
