@@ -143,3 +143,69 @@ def test_gradient_norms_and_speed_helpers():
 def test_registered_experiments_run_at_smoke(tmp_path, name):
     rec = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
     assert rec["summary"] and (tmp_path / f"{name}.json").is_file()
+
+
+def test_char_experiment_reports_best_epoch(tmp_path):
+    rec = reproduce.run("rnn_char", profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False,
+                        overrides={"epochs": 2, "max_chars": 4000, "hidden": 8})
+    s = rec["summary"]
+    for kind in M.KINDS:
+        assert s[f"{kind}.best_val_perplexity"]["mean"] <= s[f"{kind}.val_perplexity"]["mean"]
+        assert s[f"{kind}.best_epoch"]["mean"] in (1.0, 2.0)
+
+
+@pytest.mark.parametrize("name, sets", [
+    ("rnn_adding", ["lengths=[6]", "epochs=1", "n_train=256", "hidden=8"]),
+    ("rnn_char", ["epochs=1", "max_chars=4000", "seq_len=16", "hidden=8"]),
+    ("rnn_loop_vs_fused", ["steps=4", "hidden=8"]),
+])
+def test_full_profile_experiments_run_with_small_overrides(tmp_path, name, sets):
+    """The full profile's code path (full-only branches, e.g. 200-character samples) on the CPU, sized down."""
+    argv = [name, "--profile", "full", "--device", "cpu", "--out", str(tmp_path)]
+    for s in sets:
+        argv += ["--set", s]
+    assert reproduce.main(argv) == 0
+    rec = reproduce.load_result(name, tmp_path)
+    assert rec["profile"] == "full" and rec["overrides"] and rec["summary"]
+
+
+def test_unknown_override_is_refused(tmp_path, capsys):
+    assert reproduce.main(["rnn_adding", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path),
+                           "--set", "hiden=8"]) == 2
+    assert "unknown overrides ['hiden']" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gradient_norms_of_a_model_on_the_gpu():
+    model = M.SequenceModel("gru", 2, 8, 1).cuda()
+    x, y = adding_problem(4, 6)
+    g = exp.hidden_gradient_norms(model, x, y)
+    assert g.shape == (6,) and (g > 0).all()
+    r = exp.loop_vs_fused("lstm", batch=4, steps=5, hidden=8, input_size=3, device="cuda", repeats=1)
+    assert r["loop_s"] > 0 and r["fused_s"] > 0
+
+
+def test_notebooks_match_their_generator():
+    """book/rnn*.ipynb are written by tools/make_rnn_notebooks.py: same cells, after the setup cell."""
+    import importlib.util
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("make_rnn_notebooks", root / "tools" / "make_rnn_notebooks.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for cells, name in ((gen.rnn, "rnn.ipynb"), (gen.apps, "rnn_applications.ipynb")):
+        nb = nbformat.read(root / "book" / name, as_version=4)
+        body = nb.cells[1:]
+        assert [(c.cell_type, c.source) for c in body] == [(c.cell_type, c.source) for c in cells], name
+
+
+def test_train_adding_accepts_a_given_model():
+    model = M.SequenceModel("rnn", 2, 4, 1)
+    model.body.rnn = torch.nn.RNN(2, 4, nonlinearity="relu", batch_first=True)
+    tr = exp.train_adding("rnn", 6, 1, 64, n_test=32, batch_size=32, model=model)
+    assert tr.model is model and len(tr.history) == 1
+    with pytest.raises(ValueError, match="model must be"):
+        exp.train_adding("rnn", 6, 1, 64, model="irnn")

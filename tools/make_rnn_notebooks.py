@@ -59,10 +59,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from lessons_lib import config, notebooks, reproduce
-from lessons_lib.device import seed_everything
+from lessons_lib.device import pick_device, seed_everything
 from lessons_lib.experiments import rnn as E
 from lessons_lib.models import rnn as M
 from lessons_lib.sequences import ADDING_BASELINE_MSE, adding_problem, pack, pad_sequences
+
+device = pick_device()   # where the adding-problem models train; the from-scratch checks run on the CPU
 """),
 md("The settings of the three profiles (smoke for CI, standard for a laptop CPU, full for one GPU):"),
 code("""
@@ -283,18 +285,23 @@ md("""
 
 The from-scratch loop launches a handful of small operations per step and per gate; the fused
 modules run the whole sequence in one library call (cuDNN on a GPU). Seconds per forward and
-backward pass of a batch of 64 sequences of 100 steps, 32 inputs, 128 hidden units, same weights,
-on this machine's CPU:
+backward pass of a batch of 64 sequences of {glue:text}`rnn_speed_steps` steps, 32 inputs, 128
+hidden units, same weights, on this machine's CPU, and on its GPU when it has one:
 """),
 code("""
 torch.manual_seed(0)
-speed = {kind: E.loop_vs_fused(kind, batch=64, steps=P.speed_steps, hidden=128, repeats=P.speed_repeats)
-         for kind in M.KINDS}
-print(f"{'cell':5s} {'loop (ms)':>10s} {'fused (ms)':>11s} {'loop / fused':>13s}")
-for kind, r in speed.items():
-    print(f"{kind:5s} {1e3 * r['loop_s']:10.1f} {1e3 * r['fused_s']:11.1f} {r['ratio']:13.1f}")
+speed_devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+speed = {(dev, kind): E.loop_vs_fused(kind, batch=64, steps=P.speed_steps, hidden=128, device=dev,
+                                      repeats=P.speed_repeats)
+         for dev in speed_devices for kind in M.KINDS}
+print(f"{'device':6s} {'cell':5s} {'loop (ms)':>10s} {'fused (ms)':>11s} {'loop / fused':>13s}")
+for (dev, kind), r in speed.items():
+    print(f"{dev:6s} {kind:5s} {1e3 * r['loop_s']:10.1f} {1e3 * r['fused_s']:11.1f} {r['ratio']:13.1f}")
+if "cuda" not in speed_devices:
+    print("(no GPU on this machine: no GPU rows)")
 for kind in M.KINDS:
-    notebooks.glue(f"rnn_cpu_{kind}_ratio", speed[kind]["ratio"])
+    notebooks.glue(f"rnn_cpu_{kind}_ratio", speed["cpu", kind]["ratio"])
+notebooks.glue("rnn_speed_steps", P.speed_steps)
 notebooks.glue("rnn_speed_repeats", P.speed_repeats);
 """),
 md("""
@@ -306,8 +313,9 @@ fused modules do not call cuDNN: they run their own loop over the steps (the LST
 different backend from the RNN and GRU), so the from-scratch loop is not necessarily at a
 disadvantage there. These were measured on a shared 2-core machine where single timings move by
 tens of percent, so measure on yours. On a GPU the fused modules call cuDNN, which runs the whole
-sequence in one call; the GPU figure comes from the full-profile run of the registered experiment
-`rnn_loop_vs_fused` (same sizes):
+sequence in one call, while the loop launches several small kernels per step; when this page runs on
+a machine with a GPU, the table above has GPU rows. The book's GPU figure is the full-profile run
+of the registered experiment `rnn_loop_vs_fused` (same sizes, 100 steps):
 """),
 code("""
 reproduce.show_result("rnn_loop_vs_fused", metrics=[f"{k}.ratio" for k in M.KINDS])
@@ -391,7 +399,8 @@ code("""
 adding = {}
 for kind in M.KINDS:
     for T in P.lengths:
-        tr = E.train_adding(kind, T, P.epochs, P.n_train, hidden=P.hidden, batch_size=P.batch, lr=P.lr)
+        tr = E.train_adding(kind, T, P.epochs, P.n_train, hidden=P.hidden, batch_size=P.batch, lr=P.lr,
+                            device=device)
         adding[kind, T] = tr
         print(f"{kind:5s} T={T:4d}: test MSE {tr.history.last['test_loss']:.4f} "
               f"({sum(tr.history.column('time')):.0f} s)", flush=True)
@@ -419,19 +428,26 @@ class Plain(str):           # glued text shows without quotes
 
 
 notebooks.glue("rnn_add_first_fail", Plain(f"T = {first_fail['rnn']}" if first_fail["rnn"] else "none of these lengths"))
+notebooks.glue("rnn_add_epochs", P.epochs)
+notebooks.glue("rnn_add_ntrain", Plain(f"{P.n_train:,}"))
 print("shortest unsolved length per model:", first_fail)
 """, alt="Test mean squared error of RNN, LSTM and GRU on the adding problem against sequence length, "
          "with the 1/6 baseline of predicting the mean and the solved threshold."),
 md("""
 In this profile's short runs the plain RNN first misses the threshold at:
 {glue:text}`rnn_add_first_fail` (the printed dictionary gives each model's first unsolved
-length, None where all were solved). A CPU budget of a few minutes keeps the lengths short, and at short lengths the
-difference between the models is mostly speed of learning; the lengths where the plain RNN stops
-learning altogether are measured in the full profile (lengths 50 to 400, 128 units, 1,600 steps
-of 128 sequences, learning rate 0.002):
+length, None where all were solved). A CPU budget of a few minutes keeps the lengths short and the
+training brief ({glue:text}`rnn_add_epochs` epochs of {glue:text}`rnn_add_ntrain` sequences), so
+these are the lengths each model solved *within this budget*; whether the plain RNN would learn the
+longer of them with many more updates is not measured here. The full profile measures, on a GPU,
+where it stops learning at longer lengths, with larger models and more updates (its settings are
+printed with the result):
 """),
 code("""
 full = reproduce.load_result("rnn_adding")
+full_settings = vars(E.adding_settings("full"))
+print("full-profile settings:", full_settings,
+      f"({full_settings['epochs'] * full_settings['n_train'] // full_settings['batch_size']:,} updates per run)")
 if full is None:
     reproduce.show_result("rnn_adding")
 else:
@@ -454,11 +470,32 @@ x_g, y_g = adding_problem(256, T_long, seed=123)
 trained_norms = {k: E.hidden_gradient_norms(adding[k, T_long].model, x_g, y_g) for k in M.KINDS}
 distance = torch.arange(T_long - 1, -1, -1)
 plot_grad_norms(trained_norms, f"Gradient reaching each step after training (T = {T_long})")
+trained_decay = {k: (g[0] / g[-1]).item() for k, g in trained_norms.items()}   # first step vs last step
+for k in M.KINDS:
+    notebooks.glue(f"rnn_trained_decay_{k}", trained_decay[k])
+    notebooks.glue(f"rnn_trained_mse_{k}", mse[k, T_long])
+notebooks.glue("rnn_decay_max", max(decay.values()))   # the most that survived at initialisation
+print("fraction of the last step's gradient reaching the first step:", {k: f"{d:.1e}" for k, d in trained_decay.items()})
+print(f"test MSE at T = {T_long}:", {k: round(mse[k, T_long], 4) for k in M.KINDS})
 """, alt="Log-scale plot of the gradient norm against distance from the loss after training on the "
          "adding problem, for RNN, LSTM and GRU."),
+code("""
+if P.profile == "standard":   # what the text below says about this profile's run
+    assert solved(mse["lstm", T_long]) and solved(mse["gru", T_long]) and not solved(mse["rnn", T_long])
+    assert min(trained_decay.values()) > 1e6 * max(decay.values()), (trained_decay, decay)
+""", tags=CHECK),
 md("""
-Compare with the initialisation figure: after training, the gated models that solved the task
-carry a gradient back to the first marked number, which is what solving it requires.
+Compare with the initialisation figure, where at most {glue:text}`rnn_decay_max:.0e` of the gradient
+survived the whole sequence: after training, the fraction reaching the first step is
+{glue:text}`rnn_trained_decay_lstm:.1e` for the LSTM and {glue:text}`rnn_trained_decay_gru:.1e` for
+the GRU. Both solved this length (test MSE {glue:text}`rnn_trained_mse_lstm:.4f` and
+{glue:text}`rnn_trained_mse_gru:.4f`), and both carry a gradient back to the first marked number,
+which solving the task requires. The tanh RNN's curve no longer falls exponentially either
+(fraction {glue:text}`rnn_trained_decay_rnn:.1e`), yet its test MSE, {glue:text}`rnn_trained_mse_rnn:.4f`,
+stayed at the baseline: training has moved its recurrent weights out of the vanishing regime, but a
+gradient that reaches the early steps is not enough by itself. To solve the task the state must
+also *hold* the first marked number for dozens of steps while new inputs keep arriving; the tanh
+RNN has no gate that can copy its state unchanged, and within this budget it did not learn to.
 
 ## Exercises
 
@@ -496,12 +533,17 @@ model.body.rnn = torch.nn.RNN(2, P.hidden, nonlinearity="relu", batch_first=True
 with torch.no_grad():
     model.body.rnn.weight_hh_l0.copy_(torch.eye(P.hidden))
     model.body.rnn.bias_hh_l0.zero_(); model.body.rnn.bias_ih_l0.zero_()
-# train with the Trainer as in E.train_adding (Adam, lr 1e-4 to 1e-3, grad_clip=1)
+T = P.lengths[-1]
+irnn = E.train_adding("rnn", T, P.epochs, P.n_train, batch_size=P.batch, lr=1e-3, model=model, device=device)
+print("IRNN", irnn.history.last["test_loss"], " tanh RNN", mse["rnn", T])
 ```
 With ReLU units and $W_{hh} = I$, each step's Jacobian is the identity on the active units, so
 at the start the state, and the gradient, pass through the steps unchanged: training starts
 from a network that remembers. The paper needs a small learning rate and many updates to reach
-LSTM-like results at T = 400; expect the tanh RNN to stay near the baseline where the IRNN moves.
+LSTM-like results at T = 400. At the standard profile's longest length, expect the IRNN's test MSE
+to fall well below the baseline where the tanh RNN's stays at it, with bumps along the way (ReLU
+states are unbounded, which is why the gradient is clipped); a learning rate of $10^{-4}$ is too
+slow for this budget.
 :::
 
 :::{exercise}
@@ -562,9 +604,12 @@ import torch
 
 from lessons_lib import config, notebooks, reproduce
 from lessons_lib.data import mnist
+from lessons_lib.device import pick_device
 from lessons_lib.experiments import rnn as E
 from lessons_lib.models import rnn as M
 from lessons_lib.sequences import sample_text
+
+device = pick_device()
 """),
 code("""
 P = config.settings(
@@ -597,7 +642,7 @@ code("""
 data = mnist(P.source, n_train=P.n_train)
 row = {}
 for kind in M.KINDS:
-    tr = E.train_row_mnist(kind, P.mnist_epochs, P.mnist_hidden, data, lr=P.mnist_lr, verbose=True)
+    tr = E.train_row_mnist(kind, P.mnist_epochs, P.mnist_hidden, data, lr=P.mnist_lr, device=device, verbose=True)
     row[kind] = tr.history
 """),
 code("""
@@ -652,7 +697,8 @@ model is, on average, hesitating between.
 code("""
 chars = {}
 for kind in M.KINDS:
-    chars[kind] = E.train_char_lm(kind, vocab, train, val, P.char_epochs, P.char_hidden, lr=P.char_lr, verbose=True)
+    chars[kind] = E.train_char_lm(kind, vocab, train, val, P.char_epochs, P.char_hidden, lr=P.char_lr,
+                                  device=device, verbose=True)
 print(f"{'model':6s} {'val perplexity':>15s} {'train time (s)':>15s}")
 for kind, tr in chars.items():
     ppl = math.exp(tr.history.last["test_loss"])
@@ -676,10 +722,15 @@ for temperature in (0.5, 0.8, 1.2):
     print(f"--- {best.upper()}, temperature {temperature} ---")
     print("def " + sample_text(chars[best].model, vocab, "def ", P.sample_chars, temperature))
 """),
-md("The full profile (256 units, 30 epochs on the whole corpus, windows of 128 characters):"),
+md("""
+The full profile (256 units, 30 epochs on the whole corpus, windows of 128 characters). Besides the
+last epoch's validation perplexity, the record gives the lowest over the epochs and the epoch that
+reached it: a best epoch well before the last says that the model had begun to overfit.
+"""),
 code("""
 full_char = reproduce.load_result("rnn_char")
-reproduce.show_result("rnn_char", metrics=[f"{k}.val_perplexity" for k in M.KINDS])
+reproduce.show_result("rnn_char", metrics=[f"{k}.{m}" for k in M.KINDS
+                                           for m in ("val_perplexity", "best_val_perplexity", "best_epoch")])
 if full_char is not None:
     for kind, by_t in full_char["runs"][0]["samples"].items():
         for t, text in by_t.items():
@@ -700,7 +751,8 @@ accuracy change? What about reading the rows bottom to top?
 from lessons_lib.data import Split
 train, test = data
 flip = lambda s: Split(s.images.transpose(1, 2).contiguous(), s.labels, s.name + " transposed")
-h = E.train_row_mnist("lstm", P.mnist_epochs, P.mnist_hidden, (flip(train), flip(test)), lr=P.mnist_lr).history
+h = E.train_row_mnist("lstm", P.mnist_epochs, P.mnist_hidden, (flip(train), flip(test)), lr=P.mnist_lr,
+                      device=device).history
 print(h.last["test_accuracy"])
 ```
 Columns carry as much information as rows, so the accuracy stays close; the difference you
@@ -720,12 +772,15 @@ import torch.nn.functional as F
 model = chars["lstm"].model.eval()
 with torch.no_grad():
     for t in (0.5, 1.0, 2.0):
-        logits = model(val[0][:256]) / t
-        print(t, math.exp(E.char_loss(logits, val[1][:256]).item()))
+        logits = model(val[0][:256].to(device)) / t
+        print(t, math.exp(E.char_loss(logits, val[1][:256].to(device)).item()))
 ```
-Temperature 1 is lowest: the model was trained to minimise exactly that cross-entropy, so any
-other temperature mis-states its own probabilities. Sampling at 0.5 favours the most likely
-characters, which gives locally clean but repetitive text, not a better fit to the data.
+Of these three, temperature 1 is lowest: it is the one the model was trained at, minimising this
+cross-entropy on the training text; 0.5 makes it overconfident and 2 too unsure. (On held-out text
+that differs from the training text, a model that has become overconfident can score slightly better
+at a temperature a little above 1: try 1.2. Choosing that temperature on validation data is a
+simple form of calibration.) Sampling at 0.5 favours the most likely characters, which gives
+locally clean but repetitive text, not a better fit to the data.
 :::
 """),
 REFS,
