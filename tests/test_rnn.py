@@ -209,3 +209,15 @@ def test_train_adding_accepts_a_given_model():
     assert tr.model is model and len(tr.history) == 1
     with pytest.raises(ValueError, match="model must be"):
         exp.train_adding("rnn", 6, 1, 64, model="irnn")
+
+
+def test_train_adding_sets_the_lstm_forget_bias_only():
+    from lessons_lib.experiments.rnn import adding_settings, train_adding
+
+    quiet = dict(progress=False, live_plot=False, verbose=False)
+    lstm = train_adding("lstm", 5, 0, 64, n_test=64, hidden=4, forget_bias=1.0, **quiet).model.body.rnn
+    total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # rows H..2H of PyTorch's LSTM biases are the forget gate's
+    assert torch.allclose(total[4:8], torch.ones(4)) and not torch.allclose(total[:4], torch.ones(4))
+    gru = train_adding("gru", 5, 0, 64, n_test=64, hidden=4, forget_bias=1.0, **quiet).model.body.rnn
+    assert not torch.allclose((gru.bias_ih_l0 + gru.bias_hh_l0)[4:8], torch.ones(4))
+    assert adding_settings("full").forget_bias == 1.0 and adding_settings("standard").forget_bias == 0.0
