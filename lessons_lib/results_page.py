@@ -102,21 +102,25 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         for exp in exps:
             record = load_result(exp.name, results_dir)
             claims = exp.claims or [{"metric": None, "text": exp.description, "source": "-"}]
+            name = f"`{exp.name}`" + (f" ({{ref}}`discussed <{exp.section}>`)" if exp.section else "")
             for claim in claims:
                 said = f"{claim['text']} ({_source(claim['source'], keys)})"
                 if record is None:
-                    lines.append(f"| `{exp.name}` | {said} | not yet measured | | |")
+                    lines.append(f"| {name} | {said} | not yet measured | | |")
                     continue
                 metric = claim["metric"] or sorted(record["summary"])[0]
                 if metric not in record["summary"]:
-                    lines.append(f"| `{exp.name}` | {said} | metric `{metric}` missing | | |")
+                    lines.append(f"| {name} | {said} | metric `{metric}` missing | | |")
                     continue
                 s = record["summary"][metric]
                 env = record["environment"]
                 ours = f"{_fmt(s['mean'], metric)} ± {_fmt(s['std'], metric)} ({metric}, {s['n']} seeds)"
                 mark = verdict(claim, s)[1] if claim.get("value") is not None else "-"
-                mark = f"**{mark}**" if mark == "reproduced" else mark
-                lines.append(f"| `{exp.name}` | {said} | {ours} | {mark} | "
+                if mark == "reproduced":
+                    mark = f"**{mark}**"
+                elif mark == "not reproduced" and exp.section:
+                    mark = f"not reproduced: {{ref}}`why <{exp.section}>`"
+                lines.append(f"| {name} | {said} | {ours} | {mark} | "
                              f"{env['device']}, {record['wall_time_s']:.0f} s{_how(record)}, commit {_commit(env)} |")
             measured += record is not None
     lines.append(f"\n{measured} of {sum(len(v) for v in by_chapter.values())} registered experiments have "

@@ -17,12 +17,13 @@ def test_verdicts():
 
 def test_page_shows_measured_and_unmeasured(tmp_path):
     text = results_page.render(tmp_path)
-    assert "`lenet_caffe` | 99.38% after 75 epochs" in text and "not yet measured" in text
+    assert "`lenet_caffe` ({ref}`discussed <lenet-full>`) | 99.38% after 75 epochs" in text
+    assert "not yet measured" in text
     reproduce.run("lenet_caffe", profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
     text = results_page.render(tmp_path)
     record = json.loads((tmp_path / "lenet_caffe.json").read_text())
     acc = record["summary"]["test_accuracy"]["mean"]
-    assert f"{100 * acc:.2f}% ± 0.00%" in text and "not reproduced" in text
+    assert f"{100 * acc:.2f}% ± 0.00%" in text and "not reproduced: {ref}`why <lenet-full>`" in text
 
 
 def test_committed_page_is_up_to_date():
@@ -33,3 +34,17 @@ def test_run_column_says_how_the_seeds_ran():
     assert results_page._how({"concurrent_jobs": 1}) == ""
     assert results_page._how({"concurrent_jobs": 3}) == ", 3 processes at once"
     assert results_page._how({"concurrent_jobs": 1, "seeds_batched": True}) == ", seeds stacked in one model"
+
+
+def test_every_registered_section_label_exists_in_the_book():
+    import re
+
+    labels = set()
+    for nb in (results_page.PAGE.parent).glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                labels |= set(re.findall(r"^\(([\w-]+)\)=", "".join(cell["source"]), re.M))
+    sections = {e.name: e.section for e in reproduce.experiments().values() if not e.name.startswith("_")}
+    assert all(sections.values()), f"experiments without a section: {[n for n, s in sections.items() if not s]}"
+    missing = {n: s for n, s in sections.items() if s not in labels}
+    assert not missing, f"section labels not found in any notebook: {missing}"

@@ -164,7 +164,7 @@ def _data(P):
     return mnist(P.source, n_train=P.n_train, n_test=P.n_test)
 
 
-@register("alexnet_mnist", chapter="alexnet", default_seeds=2,
+@register("alexnet_mnist", chapter="alexnet", section="alexnet-mnist", default_seeds=2,
           description="AlexNet-style network (torchvision widths, 1 channel) on MNIST at 224x224, bf16: test accuracy",
           claims=[{"metric": "test_accuracy", "value": None,
                    "text": "AlexNet-style network on MNIST at 224x224 (no published figure; compare LeNet's above)",
@@ -186,7 +186,7 @@ def alexnet_mnist(profile, seed, device, **overrides):
             "history": list(h), "settings": {"epochs": epochs, "resolution": resolution, **RECIPE, **P.net}}
 
 
-@register("alexnet_relu_tanh", chapter="alexnet", default_seeds=1,
+@register("alexnet_relu_tanh", chapter="alexnet", section="alexnet-relu", default_seeds=1,
           description="Figure 1 of the AlexNet paper on MNIST: epochs to 25% training error, ReLU vs tanh",
           claims=[{"metric": "speedup", "value": 6.0, "tolerance": 2.0,
                    "text": "ReLU reaches 25% training error six times faster than tanh (4-layer CNN, CIFAR-10; "

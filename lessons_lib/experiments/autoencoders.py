@@ -266,7 +266,7 @@ def _check_overrides(overrides: dict, allowed: tuple) -> None:
 
 
 @register(
-    "autoencoders_code_size", chapter="autoencoders",
+    "autoencoders_code_size", chapter="autoencoders", section="autoencoders-full",
     description="PCA vs linear vs deep autoencoder: test MSE per pixel against code size; subspace angles",
     claims=[{"metric": "linear_max_angle_deg.k16", "value": 2.0, "compare": "at_most",
              "text": "a linear autoencoder trained with squared error learns the principal subspace "
@@ -336,7 +336,7 @@ def train_overcomplete(variant: str, x_train: torch.Tensor, epochs: int, *, hidd
 
 
 @register(
-    "autoencoders_overcomplete", chapter="autoencoders",
+    "autoencoders_overcomplete", chapter="autoencoders", section="autoencoders-full",
     description="784-1024-784 autoencoder: plain, L1-sparse, denoising; sparsity, PSNR, non-digit inputs",
     claims=[], default_seeds=1,
 )

@@ -145,7 +145,7 @@ SEED_CLAIM = {"metric": "test_accuracy", "value": 0.9938, "tolerance": 0.0016,
               "source": "the seed (cnn_examples.md)"}
 
 register(
-    "lenet_caffe", chapter="lenet",
+    "lenet_caffe", chapter="lenet", section="lenet-full",
     description="LeNet (seed's table), Caffe solver, 75 epochs: test accuracy",
     claims=[SEED_CLAIM,
             {"metric": "test_accuracy", "value": 0.9897, "compare": "at_least",
@@ -161,7 +161,7 @@ _DESCRIPTIONS = {
                                "Caffe solver, 75 epochs",
 }
 for _variant, _description in _DESCRIPTIONS.items():
-    register(f"lenet_{_variant}", chapter="lenet", description=_description, claims=[SEED_CLAIM],
+    register(f"lenet_{_variant}", chapter="lenet", section="lenet-full", description=_description, claims=[SEED_CLAIM],
              batched=_run_batched(_variant))(_run(_variant))
 
 

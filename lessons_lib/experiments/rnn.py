@@ -107,7 +107,7 @@ def _adding(profile, seed, device, **overrides):
                          "baseline_mse": ADDING_BASELINE_MSE, "solved_if": "test MSE < 0.1 x baseline"}}
 
 
-register("rnn_adding", chapter="rnn", default_seeds=1,
+register("rnn_adding", chapter="rnn", section="rnn-adding", default_seeds=1,
          description="Adding problem at T=50..400: test MSE of RNN, LSTM, GRU vs the 0.167 baseline "
                      "(4,800 steps of 128 per run, 12 runs; not yet timed on a GPU)",
          claims=[{"metric": "rnn_T400.test_mse", "value": 0.9 * ADDING_BASELINE_MSE, "compare": "at_least",
@@ -156,7 +156,7 @@ def _row_mnist(profile, seed, device, **overrides):
             "settings": {**cfg, "batch_size": 128, "lr": 2e-3, "grad_clip": 1.0, "optimizer": "Adam"}}
 
 
-register("rnn_row_mnist", chapter="rnn_applications", default_seeds=1,
+register("rnn_row_mnist", chapter="rnn_applications", section="rnn-row-mnist", default_seeds=1,
          description="MNIST read row by row (28 steps of 28 pixels): test accuracy of RNN, LSTM, GRU "
                      "(10 epochs x 3 models; estimate ~25 s on one H100, not yet timed there)",
          claims=[{"metric": "lstm.test_accuracy", "value": 0.98, "compare": "at_least",
@@ -221,7 +221,7 @@ def _char(profile, seed, device, **overrides):
             "settings": {**cfg, "vocab": len(vocab), "embed": 32, "batch_size": 64, "lr": 3e-3, "corpus": record}}
 
 
-register("rnn_char", chapter="rnn_applications", default_seeds=1,
+register("rnn_char", chapter="rnn_applications", section="rnn-char", default_seeds=1,
          description="Character-level language model on stdlib source: validation perplexity of RNN, LSTM, GRU "
                      "(30 epochs x 3 models; estimate ~20 s on one H100, not yet timed there)")(_char)
 
@@ -326,6 +326,6 @@ def _speed(profile, seed, device, **overrides):
     return {"metrics": metrics, "settings": {**cfg, "batch": 64, "input_size": 32, "repeats": 5}}
 
 
-register("rnn_loop_vs_fused", chapter="rnn", default_seeds=1,
+register("rnn_loop_vs_fused", chapter="rnn", section="rnn-speed", default_seeds=1,
          description="Seconds per forward+backward: from-scratch cell loop vs fused nn.RNN/LSTM/GRU, "
                      "B=64, T=100, H=128 (estimate ~5 s on one H100)")(_speed)
