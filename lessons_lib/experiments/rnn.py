@@ -141,6 +141,9 @@ def row_mnist_settings(profile=None):
     )
 
 
+# CPU check of the full settings for the LSTM (seed 0, fp32, 2 cores, 89 s): test accuracy
+# 94.74, 96.84, 97.78, 98.23, 98.43, 98.55, 98.51, 98.47, 98.69, 98.55% after epochs 1-10, so the
+# 98% claim should hold on a GPU too; the GPU run (all three models) is not yet measured.
 def _row_mnist(profile, seed, device, **overrides):
     P = row_mnist_settings(profile)
     cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("epochs", "n_train", "hidden")}
