@@ -221,3 +221,26 @@ def test_train_adding_sets_the_lstm_forget_bias_only():
     gru = train_adding("gru", 5, 0, 64, n_test=64, hidden=4, forget_bias=1.0, **quiet).model.body.rnn
     assert not torch.allclose((gru.bias_ih_l0 + gru.bias_hh_l0)[4:8], torch.ones(4))
     assert adding_settings("full").forget_bias == 1.0 and adding_settings("standard").forget_bias == 0.0
+
+
+@pytest.mark.parametrize("profile", ["smoke", "standard", "full"])
+def test_notebook_adding_settings_match_the_registered_experiment(profile, monkeypatch):
+    """rnn.ipynb states its adding-problem settings in its profile cell; the registered
+    experiment (what `reproduce rnn_adding` runs) must use the same ones."""
+    import json
+
+    from lessons_lib import config
+    from lessons_lib.experiments.rnn import adding_settings
+
+    monkeypatch.setenv("LESSONS_PROFILE", profile)
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parent.parent / "book" / "rnn.ipynb").read_text())
+    cell = next("".join(c["source"]) for c in nb["cells"]
+                if c["cell_type"] == "code" and "P = config.settings(" in "".join(c["source"]))
+    ns = {"config": config}
+    exec(cell, ns)
+    P, E = ns["P"], adding_settings(profile)
+    for key, nb_key in (("lengths", "lengths"), ("epochs", "epochs"), ("n_train", "n_train"), ("hidden", "hidden"),
+                        ("batch_size", "batch"), ("lr", "lr"), ("forget_bias", "forget_bias")):
+        assert getattr(P, nb_key) == getattr(E, key), (profile, key)
