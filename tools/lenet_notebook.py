@@ -384,9 +384,12 @@ trains, not which is best. The comparison needs the full 75 epochs and several s
 
 Each variant is registered as an experiment (`python -m lessons_lib.reproduce lenet_caffe
 --profile full`, and likewise `lenet_conv_relu`, `lenet_conv_relu_dropout`,
-`lenet_conv_relu_dropout_shift`), trained for 75 epochs with 3 seeds. The table is read from
-the files in `results/`, with the device and the time they record; a variant without a file
-reads "not yet measured on a GPU".
+`lenet_conv_relu_dropout_shift`), trained for 75 epochs with 3 seeds. With `--batch-seeds` the
+3 seeds train at once as one stacked model (`lessons_lib.ensemble`, built on `torch.func.vmap`):
+every kernel of a step then covers all seeds. That is meant for a GPU, where one seed's step at
+batch 64 leaves most of the device idle; `benchmarks/lenet_seeds.py` measures the seeds per minute
+against one seed after another (on two CPU cores it gains nothing). The table is read from the files in `results/`, with the device and the time they
+record; a variant without a file reads "not yet measured on a GPU".
 """)
 
 code("""
