@@ -59,6 +59,25 @@ def sync_setup_cell(path: str | Path, url: str | None = None) -> bool:
     return True
 
 
+def markdown_cell(text: str):
+    """A markdown cell for the chapters' notebook generators (``tools/*notebook*.py``)."""
+    from nbformat.v4 import new_markdown_cell
+
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code_cell(text: str, tags=(), alt: str | None = None):
+    """A code cell with optional cell ``tags`` and ``alt`` text for the figure it draws."""
+    from nbformat.v4 import new_code_cell
+
+    cell = new_code_cell(text.strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    if alt:
+        cell.metadata["mystnb"] = {"image": {"alt": alt}}
+    return cell
+
+
 def book_notebooks() -> list[Path]:
     return sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 

@@ -98,3 +98,13 @@ def test_every_notebook_starts_with_the_setup_cell(path):
     assert first.source == setup_cell_source(), f"{path.name}: the setup cell is out of date ({fix})"
     assert SETUP_TAG in first.metadata.get("tags", []), f"{path.name}: the setup cell must be tagged {SETUP_TAG}"
     assert not first.get("outputs"), f"{path.name}: the setup cell must have no output outside Colab"
+
+
+def test_cell_builders_for_the_notebook_generators():
+    from lessons_lib.notebooks import code_cell, markdown_cell
+
+    assert markdown_cell("\n# Title\n").source == "# Title"
+    cell = code_cell("\nplot()\n", tags=("hide-input",), alt="a figure")
+    assert cell.source == "plot()" and cell.metadata["tags"] == ["hide-input"]
+    assert cell.metadata["mystnb"] == {"image": {"alt": "a figure"}}
+    assert "tags" not in code_cell("x = 1").metadata

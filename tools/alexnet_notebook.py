@@ -1,21 +1,18 @@
 """Writes book/alexnet.ipynb (then run: python -m lessons_lib.notebooks book/alexnet.ipynb)."""
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
+
+from lessons_lib.notebooks import code_cell, markdown_cell
 
 cells = []
 
 
 def md(s):
-    cells.append(new_markdown_cell(s.strip("\n")))
+    cells.append(markdown_cell(s))
 
 
 def code(s, tags=(), alt=None):
-    c = new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = list(tags)
-    if alt:
-        c.metadata["mystnb"] = {"image": {"alt": alt}}
-    cells.append(c)
+    cells.append(code_cell(s, tags, alt))
 
 
 md(r"""

@@ -2,13 +2,19 @@
 `python -m lessons_lib.execute book/autoencoders.ipynb`. The committed, executed notebook is what
 the book renders; edit here and regenerate, or edit the notebook directly and mirror it here."""
 import nbformat as nbf
+
+from lessons_lib.notebooks import code_cell, markdown_cell
+
 cells = []
-def md(s): cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-def code(s, tags=None, alt=None):
-    c = nbf.v4.new_code_cell(s.strip("\n"))
-    if tags: c.metadata["tags"] = tags
-    if alt: c.metadata["mystnb"] = {"image": {"alt": alt}}
-    cells.append(c)
+
+
+def md(s):
+    cells.append(markdown_cell(s))
+
+
+def code(s, tags=(), alt=None):
+    cells.append(code_cell(s, tags, alt))
+
 
 md(r"""
 (autoencoders)=

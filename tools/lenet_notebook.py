@@ -1,22 +1,19 @@
 """Write book/lenet.ipynb (unexecuted). Then: python -m lessons_lib.notebooks book/lenet.ipynb
 and LESSONS_DATA=... python -m lessons_lib.execute book/lenet.ipynb."""
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
+
+from lessons_lib.notebooks import code_cell, markdown_cell
 
 cells = []
 
 
 def md(text):
-    cells.append(new_markdown_cell(text.strip("\n")))
+    cells.append(markdown_cell(text))
 
 
 def code(src, tags=(), alt=None):
-    c = new_code_cell(src.strip("\n"))
-    if tags:
-        c.metadata["tags"] = list(tags)
-    if alt:
-        c.metadata["mystnb"] = {"image": {"alt": alt}}
-    cells.append(c)
+    cells.append(code_cell(src, tags, alt))
 
 
 md("""

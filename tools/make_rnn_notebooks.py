@@ -6,22 +6,11 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
+
+from lessons_lib.notebooks import code_cell as code, markdown_cell as md
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def md(text):
-    return new_markdown_cell(text.strip("\n"))
-
-
-def code(text, tags=(), alt=None):
-    c = new_code_cell(text.strip("\n"))
-    if tags:
-        c.metadata["tags"] = list(tags)
-    if alt:
-        c.metadata["mystnb"] = {"image": {"alt": alt}}
-    return c
 
 
 CHECK = ("remove-input",)
