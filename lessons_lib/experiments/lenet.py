@@ -60,6 +60,10 @@ def _member(variant: str, seed: int, device, train, pool):
     return model, loader
 
 
+def _test_loader(test, device):
+    return DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
+
+
 def _caffe_sgd(params):
     r = RECIPE
     return SGD(params, lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
@@ -81,9 +85,8 @@ def train_lenet(variant: str = "caffe", epochs: int = 1, seed: int = 0, device="
     # On the device before the optimiser is built: lessons_lib.optim.SGD keeps its step counter
     # on the device of the parameters it is given, and a CUDA graph cannot read a CPU counter.
     model, train_loader = _member(variant, seed, device, train, pool)
-    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
     trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
-    trainer.fit(train_loader, test_loader, epochs=epochs)
+    trainer.fit(train_loader, _test_loader(test, device), epochs=epochs)
     return trainer
 
 
@@ -104,10 +107,8 @@ def train_lenet_seeds(variant: str = "caffe", epochs: int = 1, seeds=(0, 1, 2), 
     train, test = data if data is not None else mnist()
     members = [_member(variant, s, device, train, pool) for s in seeds]
     model = Ensemble([m for m, _ in members]).to(device)
-    train_loader = StackedLoader([ld for _, ld in members])
-    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
     trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
-    trainer.fit(train_loader, test_loader, epochs=epochs)
+    trainer.fit(StackedLoader([ld for _, ld in members]), _test_loader(test, device), epochs=epochs)
     return trainer
 
 
