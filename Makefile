@@ -3,7 +3,7 @@
 PYTHON ?= python3
 BOOKFLAGS ?=
 
-.PHONY: install book test execute clean
+.PHONY: install book test sync execute clean
 
 install:
 	$(PYTHON) -m pip install -q -r requirements.txt
@@ -11,13 +11,18 @@ install:
 book: install
 	jupyter-book build . $(BOOKFLAGS)
 
-# Unit tests, then nbval over every notebook of the book, all at the smoke profile.
+# Unit tests (among them: every notebook matches its text source), then nbval over every
+# notebook of the book, all at the smoke profile.
 test: install
 	LESSONS_PROFILE=smoke $(PYTHON) -m pytest tests book --nbval-lax -p no:cacheprovider
 
-# Re-execute the notebooks in place at a profile (default standard) and store their outputs.
-execute: install
-	$(PYTHON) -m lessons_lib.execute --profile $(or $(PROFILE),standard) $(NOTEBOOKS)
+# Write the chapters' text sources (book/src/*.md) into their notebooks, keeping stored outputs.
+sync:
+	$(PYTHON) tools/notebooks.py sync
+
+# Execute notebooks in place at a profile (default standard) and store their outputs.
+execute: sync
+	$(PYTHON) tools/notebooks.py execute --profile $(or $(PROFILE),standard) $(NOTEBOOKS)
 
 clean:
-	rm -rf _build
+	rm -rf _build book/_generated

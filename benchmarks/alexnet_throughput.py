@@ -21,7 +21,7 @@ from lessons_lib.data import DeviceLoader, MNIST_MEAN, MNIST_STD, mnist
 from lessons_lib.device import pick_device, seed_everything
 from lessons_lib.experiments.alexnet import PartialEpochs
 from lessons_lib.models import MnistAlexNet
-from lessons_lib.train import Trainer
+from lessons_lib.training import Trainer
 
 
 def sync(device):

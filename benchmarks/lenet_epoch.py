@@ -69,7 +69,7 @@ def baseline(device, epochs, workers):
 def ours(device, epochs, graph):
     from lessons_lib.data import DeviceLoader, MNIST_MEAN, MNIST_STD, load_mnist
     from lessons_lib.models import LeNet
-    from lessons_lib.train import Trainer
+    from lessons_lib.training import Trainer
 
     train, test = load_mnist("train"), load_mnist("test")
     tl = DeviceLoader(train.images, train.labels, 64, drop_last=True, device=device, normalize=(MNIST_MEAN, MNIST_STD))

@@ -59,7 +59,7 @@ def main():
     from lessons_lib.data import load_mnist
     from lessons_lib.device import describe_device
     from lessons_lib.experiments.lenet import train_lenet
-    from lessons_lib.inspect import layer_table
+    from lessons_lib.analysis.architecture import layer_table
     from lessons_lib.models import LeNet
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

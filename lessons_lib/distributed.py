@@ -12,8 +12,8 @@ torchrun, one process per GPU::
     torchrun --nnodes=M --node_rank=R --nproc_per_node=N --rdzv_backend=c10d \\
         --rdzv_endpoint=HOST:29500 -m lessons_lib.distributed --epochs 2
 
-``lessons_lib.train.Trainer`` needs nothing else: with a process group initialised it sums
-each epoch's statistics over the ranks and prints, plots and writes checkpoints on rank 0.
+:class:`DistributedTrainer` is the library's trainer for one process of the group: it sums
+each epoch's statistics over the ranks, and only rank 0 prints and writes checkpoints.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import sys
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from .training import FastTrainer
 
 
 def init(backend: str | None = None):
@@ -67,6 +69,35 @@ def shard(x: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return x[rank::world_size][:n]
 
 
+class DistributedTrainer(FastTrainer):
+    """The trainer for one process of a ``torchrun`` group (a plain trainer without a group).
+
+    Each rank trains on its shard; ``reduce`` sums the epoch's loss, metric and item counts over
+    the ranks, so every rank reports the global figures. Only rank 0 prints and writes the
+    checkpoint; every rank resumes from it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not is_main_process():
+            self.verbose = self.live_plot = False
+
+    def reduce(self, totals: torch.Tensor) -> torch.Tensor:
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            totals = totals.clone()
+            dist.all_reduce(totals)
+        return totals
+
+    def save_checkpoint(self, train_loader=None) -> None:
+        if is_main_process():
+            super().save_checkpoint(train_loader)
+
+
+def is_main_process() -> bool:
+    """False on every rank but 0 of an initialised process group."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def wrap(model: nn.Module, device) -> nn.Module:
     """``model`` on ``device``, inside DistributedDataParallel when a process group exists."""
     model = model.to(device)
@@ -84,7 +115,7 @@ def training_memory(model: nn.Module, input_size, batch_size: int = 128, bytes_p
     ReLUs add nothing). Workspace, the framework and fragmentation come on top."""
     from math import prod
 
-    from .inspect import layer_table
+    from .analysis.architecture import layer_table
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
@@ -108,7 +139,6 @@ def train(epochs: int = 1, model: str = "lenet", batch_size: int = 64, n_train: 
     from .data import DeviceLoader, MNIST_MEAN, MNIST_STD, mnist
     from .device import seed_everything
     from .models import LeNet, MnistAlexNet
-    from .train import Trainer
 
     rank, world, device = init()
     if batch_size % world:
@@ -129,7 +159,7 @@ def train(epochs: int = 1, model: str = "lenet", batch_size: int = 64, n_train: 
                         normalize=norm, resize=resize)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     fast = device.type == "cuda" and model == "alexnet"
-    trainer = Trainer(wrap(net, device), opt, device=device, bf16=fast, channels_last=fast, live_plot=False)
+    trainer = DistributedTrainer(wrap(net, device), opt, device=device, bf16=fast, channels_last=fast, live_plot=False)
     trainer.fit(loader, test, epochs=epochs)
     if out is not None and rank == 0:
         state = {k.removeprefix("module."): v.cpu() for k, v in trainer.model.state_dict().items()}

@@ -7,7 +7,7 @@ import torch
 from lessons_lib import inspect, pretrained, reproduce
 from lessons_lib.experiments import alexnet as ex
 from lessons_lib.models import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
-from lessons_lib.train import History
+from lessons_lib.training import History
 
 
 def test_parameter_counts_match_the_published_ones():

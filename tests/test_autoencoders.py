@@ -6,7 +6,7 @@ import torch
 from lessons_lib import reproduce
 from lessons_lib.experiments import autoencoders as ae
 from lessons_lib.models import DeepAutoencoder, LinearAutoencoder, OvercompleteAutoencoder
-from lessons_lib.pca import axis_cosines, fit_pca, principal_angles
+from lessons_lib.analysis.pca import axis_cosines, fit_pca, principal_angles
 
 
 def _gaussian(n=2000, d=10, seed=0):

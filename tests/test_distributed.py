@@ -38,7 +38,7 @@ def test_training_memory_of_the_paper_model():
     assert m["weights"] == 60_965_224 * 4 and m["gradients"] == m["weights"]
     from math import prod
 
-    from lessons_lib.inspect import layer_table
+    from lessons_lib.analysis.architecture import layer_table
 
     stored = [L.output_shape for L in layer_table(AlexNet2012(), (3, 227, 227)) if L.type != "ReLU"]  # ReLUs are in place
     assert m["activations"] == 128 * 4 * (3 * 227 * 227 + sum(prod(s) for s in stored))
@@ -61,7 +61,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # one process, the same 512 images, the same global batch of 64, no shuffling
     from lessons_lib.data import DeviceLoader, mnist
     from lessons_lib.device import seed_everything
-    from lessons_lib.train import Trainer
+    from lessons_lib.training import Trainer
 
     train, test = mnist("sample", n_train=512)
     seed_everything(0)

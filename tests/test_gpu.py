@@ -36,7 +36,7 @@ def test_cuda_graph_step_equals_eager_step(sample):
 def test_bf16_channels_last_trains(sample):
     from lessons_lib.data import DeviceLoader
     from lessons_lib.models import LeNet
-    from lessons_lib.train import Trainer
+    from lessons_lib.training import Trainer
 
     model = LeNet(conv_relu=True)
     t = Trainer(model, torch.optim.SGD(model.parameters(), 0.05, momentum=0.9), device="cuda", bf16=True,
@@ -49,7 +49,7 @@ def test_bf16_channels_last_trains(sample):
 def test_graph_rejects_a_batch_of_another_shape(sample):
     from lessons_lib.data import DeviceLoader
     from lessons_lib.models import LeNet
-    from lessons_lib.train import Trainer
+    from lessons_lib.training import Trainer
 
     model = LeNet()
     t = Trainer(model, torch.optim.SGD(model.parameters(), 0.01), device="cuda", cuda_graph=True,

@@ -12,7 +12,7 @@ from torch import nn  # noqa: E402
 from lessons_lib import inspect, reproduce, visualize  # noqa: E402
 from lessons_lib.data import DeviceLoader  # noqa: E402
 from lessons_lib.experiments import lenet as exp  # noqa: E402
-from lessons_lib.layers import LocallyConnected2d  # noqa: E402
+from lessons_lib.models.layers import LocallyConnected2d  # noqa: E402
 from lessons_lib.models.lenet import LeNet, lenet_dense, lenet_locally_connected, mlp  # noqa: E402
 
 

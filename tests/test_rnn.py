@@ -4,7 +4,7 @@ import torch
 from lessons_lib import reproduce
 from lessons_lib.experiments import rnn as exp
 from lessons_lib.models import rnn as M
-from lessons_lib.sequences import (ADDING_BASELINE_MSE, CharVocab, adding_problem, char_windows, pack,
+from lessons_lib.data.sequences import (ADDING_BASELINE_MSE, CharVocab, adding_problem, char_windows, pack,
                                    pad_sequences, row_mnist, sample_text, stdlib_text)
 
 TOL = dict(atol=1e-5, rtol=1e-5)

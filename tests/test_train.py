@@ -9,8 +9,8 @@ from torch import nn
 from lessons_lib.data import DeviceLoader
 from lessons_lib.device import seed_everything
 from lessons_lib.models import LeNet
-from lessons_lib.optim import SGD, caffe_inv
-from lessons_lib.train import History, NonFiniteLossError, Trainer
+from lessons_lib.training import (SGD, CheckpointMismatch, FastTrainer, History, NonFiniteLossError, Trainer,
+                                  caffe_inv)
 
 
 def make(sample, seed=0, checkpoint=None, model=None, **kw):
@@ -20,8 +20,7 @@ def make(sample, seed=0, checkpoint=None, model=None, **kw):
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, lr_lambda=caffe_inv())
     tl = DeviceLoader(train.images[:640], train.labels[:640], 64, drop_last=True, seed=seed, shift=1)
     vl = DeviceLoader(test.images[:200], test.labels[:200], 100, shuffle=False)
-    trainer = Trainer(model, opt, device="cpu", checkpoint=checkpoint, progress=False, live_plot=False,
-                      verbose=False, **kw)
+    trainer = Trainer(model, opt, device="cpu", checkpoint=checkpoint, live_plot=False, verbose=False, **kw)
     return trainer, tl, vl
 
 
@@ -54,7 +53,7 @@ def test_resume_reaches_the_same_weights(sample, tmp_path):
     full.fit(tl, vl, epochs=3)
     first, tl, vl = make(sample, seed=3, checkpoint=ckpt)
     first.fit(tl, vl, epochs=2)  # "interrupted" after epoch 2
-    assert ckpt.is_file() and not (tmp_path / "run.pt.tmp").exists()
+    assert ckpt.is_file() and [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left
     # A fresh process would build everything anew with another seed; the checkpoint restores it all.
     resumed, tl, vl = make(sample, seed=99, checkpoint=ckpt)
     h = resumed.fit(tl, vl, epochs=3)
@@ -66,29 +65,98 @@ def test_resume_reaches_the_same_weights(sample, tmp_path):
 def test_interrupt_keeps_last_checkpoint(sample, tmp_path, capsys):
     ckpt = tmp_path / "run.pt"
     trainer, tl, vl = make(sample, checkpoint=ckpt)
+    steps = {"n": 0}
+    step = trainer.step
 
-    def stop(t, row):
-        if row["epoch"] == 2:
+    def interrupted_step(x, y):  # Ctrl-C in the middle of epoch 3
+        steps["n"] += 1
+        if steps["n"] == 2 * len(tl) + 4:
             raise KeyboardInterrupt
+        return step(x, y)
 
+    trainer.step = interrupted_step
     with pytest.raises(KeyboardInterrupt):
-        trainer.fit(tl, vl, epochs=5, on_epoch_end=stop)
-    assert "resumes from it" in capsys.readouterr().out
+        trainer.fit(tl, vl, epochs=5)
+    assert "holds the 2 epochs done" in capsys.readouterr().out
     assert len(torch.load(ckpt, weights_only=False)["history"]) == 2
 
 
-def test_nan_loss_names_epoch_and_step(sample):
-    trainer, tl, vl = make(sample)
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(sample, tmp_path):
+    trainer, tl, vl = make(sample, checkpoint=tmp_path / "run.pt")
     calls = {"n": 0}
 
     def loss_fn(out, y):
         calls["n"] += 1
         loss = nn.functional.cross_entropy(out, y)
-        return loss * float("nan") if calls["n"] == 12 + 3 else loss  # epoch 1: 10 steps + 2 test batches; then step 2
+        return loss * float("nan") if calls["n"] == 12 + 3 else loss  # epoch 1: 10 steps + 2 test batches
 
     trainer.loss_fn = loss_fn
-    with pytest.raises(NonFiniteLossError, match="epoch 2, step 2"):
+    with pytest.raises(NonFiniteLossError, match=f"epoch 2; training stopped. {tmp_path / 'run.pt'} holds"):
         trainer.fit(tl, vl, epochs=3)
+    assert len(torch.load(tmp_path / "run.pt", weights_only=False)["history"]) == 1
+
+
+def test_nan_loss_without_a_checkpoint_names_none(sample):
+    trainer, tl, vl = make(sample)
+    trainer.loss_fn = lambda out, y: nn.functional.cross_entropy(out, y) * float("nan")
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.fit(tl, vl, epochs=1)
+    assert "holds" not in str(err.value)
+
+
+def test_step_is_the_hand_written_loop(sample):
+    """One epoch of the trainer equals the five lines written out by hand, bit for bit on the CPU."""
+    train, _ = sample
+    x, y = train.images[:256].float().div(255).unsqueeze(1), train.labels[:256]
+    results = []
+    for by_hand in (True, False):
+        seed_everything(0)
+        model = LeNet()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        if by_hand:
+            for i in range(0, 256, 64):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
+                loss.backward()
+                opt.step()
+        else:
+            Trainer(model, opt, device="cpu", verbose=False, live_plot=False).train_epoch(
+                DeviceLoader(x, y, 64, shuffle=False))
+        results.append(model.state_dict())
+    for k in results[0]:
+        assert torch.equal(results[0][k], results[1][k]), k
+
+
+def test_checkpoint_of_another_run_is_refused(sample, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    trainer, tl, vl = make(sample, checkpoint=ckpt, settings={"variant": "a"})
+    trainer.fit(tl, vl, epochs=1)
+    other, tl, vl = make(sample, checkpoint=ckpt, settings={"variant": "b"})
+    with pytest.raises(CheckpointMismatch, match=r"settings: checkpoint \{'variant': \"'a'\"\}"):
+        other.fit(tl, vl, epochs=2)
+    model = LeNet(conv_relu=True, dropout=0.3)
+    faster = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, lr_lambda=caffe_inv()),
+                     device="cpu", checkpoint=ckpt, settings={"variant": "a"}, verbose=False, live_plot=False)
+    with pytest.raises(CheckpointMismatch, match="hyperparameters"):
+        faster.fit(tl, vl, epochs=2)
+
+
+def test_checkpoint_with_more_epochs_than_asked_is_refused(sample, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    trainer, tl, vl = make(sample, checkpoint=ckpt)
+    trainer.fit(tl, vl, epochs=3)
+    again, tl, vl = make(sample, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="holds 3 epochs, more than the 2 asked for"):
+        again.fit(tl, vl, epochs=2)
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"not a checkpoint", "cannot be read")])
+def test_damaged_checkpoint_gets_a_clear_error(sample, tmp_path, content, message):
+    ckpt = tmp_path / "run.pt"
+    ckpt.write_bytes(content)
+    trainer, tl, vl = make(sample, checkpoint=ckpt)
+    with pytest.raises(ValueError, match=f"checkpoint {ckpt} {message}"):
+        trainer.fit(tl, vl, epochs=1)
 
 
 def test_unsupervised_training_with_a_custom_metric(sample):
@@ -99,42 +167,48 @@ def test_unsupervised_training_with_a_custom_metric(sample):
         return ((out - x) ** 2).mean(dim=(1, 2, 3)).sum()
 
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-3), nn.functional.mse_loss, metric=sq_error,
-                      device="cpu", progress=False, live_plot=False, verbose=False)
+                      device="cpu", live_plot=False, verbose=False)
     h = trainer.fit(DeviceLoader(train.images, None, 100), DeviceLoader(test.images, None, 500, shuffle=False), epochs=2)
     assert h[1]["test_sq_error"] < h[0]["test_sq_error"]
     assert h.last["test_sq_error"] == pytest.approx(h.last["test_loss"], rel=1e-5)
 
 
-def test_torch_scheduler_per_epoch(sample):
+def test_torch_scheduler_steps_every_batch_and_resumes(sample, tmp_path):
+    train, _ = sample
+    loader = DeviceLoader(train.images[:128], train.labels[:128], 64)
     model = LeNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    trainer = Trainer(model, opt, scheduler=sched, scheduler_interval="epoch", device="cpu",
-                      progress=False, live_plot=False, verbose=False)
-    train, _ = sample
-    h = trainer.fit(DeviceLoader(train.images[:128], train.labels[:128], 64), epochs=2)
-    assert h.column("lr") == [0.05, 0.025]
+    trainer = Trainer(model, opt, scheduler=sched, device="cpu", live_plot=False, verbose=False,
+                      checkpoint=tmp_path / "run.pt")
+    assert trainer.fit(loader, epochs=1).column("lr") == [0.025]  # two steps of the schedule
+    model = LeNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    resumed = Trainer(model, opt, scheduler=sched, device="cpu", live_plot=False, verbose=False,
+                      checkpoint=tmp_path / "run.pt")
+    assert resumed.fit(loader, epochs=2).column("lr") == [0.025, 0.00625]
 
 
-def test_warm_up_for_graph_capture_leaves_no_trace(sample):
-    """The CUDA-graph path runs warm-up steps before capture; on the CPU we check that they
-    are undone exactly, so the captured run starts where the eager run would."""
-    eager, tl, vl = make(sample, seed=5)
-    ref = eager.fit(tl, vl, epochs=2)
-    warmed, tl2, vl2 = make(sample, seed=5)
-    x, y = next(iter(DeviceLoader(sample[0].images[:64], sample[0].labels[:64], 64, shuffle=False)))
-    warmed._warm_up(x, y, steps=3)
-    h = warmed.fit(tl2, vl2, epochs=2)
-    assert [r["train_loss"] for r in h] == [r["train_loss"] for r in ref]
-    for a, b in zip(eager.model.state_dict().values(), warmed.model.state_dict().values()):
-        assert torch.equal(a, b)
+def test_graph_warm_up_is_undone():
+    """FastTrainer's capture runs warm-up steps first; the state it restores afterwards is the
+    state before them. On the CPU we check the restoring half (the capture itself needs CUDA)."""
+    from lessons_lib.training.fast import _state_tensors
+
+    model = nn.Linear(4, 2)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    before = [t.clone() for t in _state_tensors(opt)]
+    assert len(before) == 3  # the step counter and two momentum buffers
+    assert float(before[0]) == 1.0
 
 
 @pytest.mark.parametrize("flag", ["bf16", "channels_last", "cuda_graph"])
 def test_gpu_options_need_cuda(flag):
     model = LeNet()
     with pytest.raises(ValueError, match=f"{flag}=True needs a CUDA device; got device 'cpu'"):
-        Trainer(model, torch.optim.SGD(model.parameters(), 0.1), device="cpu", **{flag: True})
+        FastTrainer(model, torch.optim.SGD(model.parameters(), 0.1), device="cpu", **{flag: True})
 
 
 def test_bad_arguments_are_named():
@@ -144,10 +218,38 @@ def test_bad_arguments_are_named():
         Trainer("lenet", opt)
     with pytest.raises(ValueError, match="optimizer must be a torch.optim.Optimizer; got list"):
         Trainer(model, [])
-    with pytest.raises(ValueError, match="metric must be one of"):
+    with pytest.raises(ValueError, match="metric must be 'accuracy', a function or None; got 'f1'"):
         Trainer(model, opt, metric="f1", device="cpu")
-    with pytest.raises(ValueError, match="epochs must be a non-negative int; got -1"):
-        Trainer(model, opt, device="cpu", progress=False, live_plot=False).fit([], epochs=-1)
+    for clip in (-1, 0):
+        with pytest.raises(ValueError, match=f"grad_clip must be a positive number or None; got {clip}"):
+            Trainer(model, opt, device="cpu", grad_clip=clip)
+    for epochs in (-1, 0):
+        with pytest.raises(ValueError, match=f"epochs must be a positive int; got {epochs}"):
+            Trainer(model, opt, device="cpu", live_plot=False).fit([], epochs=epochs)
+
+
+def test_empty_loader_is_an_error_not_a_zero_loss():
+    model = LeNet()
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.1), device="cpu", verbose=False, live_plot=False)
+    with pytest.raises(ValueError, match="yielded no batches"):
+        trainer.fit([], epochs=1)
+
+
+def test_accuracy_on_a_regression_is_refused():
+    model = nn.Linear(3, 1)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.1), nn.functional.mse_loss, device="cpu",
+                      verbose=False, live_plot=False)
+    loader = DeviceLoader(torch.randn(8, 3), torch.randn(8, 1), 4)
+    with pytest.raises(ValueError, match="pass metric=None for a regression"):
+        trainer.fit(loader, epochs=1)
+
+
+def test_augmenting_test_loader_is_refused(sample):
+    trainer, tl, _ = make(sample)
+    test = sample[1]
+    for aug in (dict(shift=2), dict(noise_std=0.1)):
+        with pytest.raises(ValueError, match="augments its inputs"):
+            trainer.evaluate(DeviceLoader(test.images[:100], test.labels[:100], 100, shuffle=False, **aug))
 
 
 def test_model_rejects_wrong_input_size():
@@ -179,30 +281,3 @@ def test_optim_sgd_matches_torch_sgd_with_lambda_lr():
 def test_optim_sgd_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SGD(nn.Linear(2, 2).parameters(), **kwargs)
-
-
-LIVE_PLOT_NOTEBOOK = r'''
-import torch
-from lessons_lib.data import DeviceLoader, load_sample
-from lessons_lib.models import LeNet
-from lessons_lib.train import Trainer
-train, test = load_sample()
-model = LeNet()
-t = Trainer(model, torch.optim.SGD(model.parameters(), 0.01), device="cpu")
-t.fit(DeviceLoader(train.images[:256], train.labels[:256], 64), DeviceLoader(test.images[:100], test.labels[:100], 100), epochs=3)
-'''
-
-
-def test_headless_notebook_keeps_exactly_one_figure(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    from lessons_lib.execute import execute_notebook
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_PLOT_NOTEBOOK)])
-    path = tmp_path / "live.ipynb"
-    nbformat.write(nb, path)
-    execute_notebook(path, profile="smoke", timeout=300)
-    outputs = nbformat.read(path, as_version=4).cells[0].outputs
-    figures = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(figures) == 1
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert text.count("epoch ") == 3 and "it/s" not in text  # one line per epoch, no progress bars

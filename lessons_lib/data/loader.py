@@ -82,6 +82,11 @@ class DeviceLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     @property
+    def augments(self) -> bool:
+        """True when batches are augmented (random shifts or noise): a training loader, never a test one."""
+        return bool(self.shift or self.noise_std)
+
+    @property
     def num_items(self) -> int:
         return len(self) * self.batch_size if self.drop_last else len(self.x)
 
@@ -124,45 +129,6 @@ class DeviceLoader:
             for b in range(0, len(idx), self.batch_size):
                 yield xs[b:b + self.batch_size], ys[b:b + self.batch_size]
         self.epoch += 1
-
-
-class StackedLoader:
-    """Zip several loaders into one that yields their batches stacked: ``(S, B, ...)``.
-
-    For :class:`~lessons_lib.ensemble.Ensemble` training, member i gets loader i's batches, so
-    each seed keeps its own shuffling and augmentation, exactly as in a separate run.
-    The loaders must have the same length and batch size; state (for resuming) is theirs.
-    """
-
-    def __init__(self, loaders):
-        loaders = list(loaders)
-        if not loaders:
-            raise ValueError("StackedLoader needs a non-empty list of loaders")
-        lengths = [len(ld) for ld in loaders]
-        sizes = [getattr(ld, "batch_size", None) for ld in loaders]
-        if len(set(lengths)) != 1 or len(set(sizes)) != 1:
-            raise ValueError(f"StackedLoader needs loaders of one length and batch size; got lengths {lengths} "
-                             f"and batch sizes {sizes}")
-        self.loaders = loaders
-        self.batch_size = sizes[0]
-        self.drop_last = all(getattr(ld, "drop_last", False) for ld in loaders)
-
-    def __len__(self) -> int:
-        return len(self.loaders[0])
-
-    def __iter__(self):
-        for batches in zip(*self.loaders):
-            yield tuple(torch.stack(parts) for parts in zip(*batches))
-
-    def state_dict(self) -> dict:
-        return {"loaders": [ld.state_dict() for ld in self.loaders]}
-
-    def load_state_dict(self, state: dict) -> None:
-        if len(state["loaders"]) != len(self.loaders):
-            raise ValueError(f"the saved state has {len(state['loaders'])} loaders; this StackedLoader has "
-                             f"{len(self.loaders)}")
-        for ld, st in zip(self.loaders, state["loaders"]):
-            ld.load_state_dict(st)
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -25,12 +25,12 @@ import math
 
 import torch
 
-from ..config import settings
+from ..config import Profiles
 from ..data import DeviceLoader, MNIST_MEAN, MNIST_STD, mnist
 from ..device import seed_everything
 from ..models import MnistAlexNet
-from ..registry import register
-from ..train import Trainer
+from ..training import FastTrainer
+from . import checkpoint_path
 
 RECIPE = dict(lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=128)
 NARROW = dict(widths=(16, 32, 64, 64, 32), fc=256)   # a CPU-sized AlexNet for the many-run comparisons
@@ -38,16 +38,14 @@ MEDIUM = dict(widths=(24, 64, 96, 96, 64), fc=1024)  # the standard profile's tr
 FULL = dict(widths=(64, 192, 384, 256, 256), fc=4096)  # torchvision's widths, 10 classes
 
 
-def profile_settings(profile: str | None = None):
-    return settings(
-        profile,
+SETTINGS = Profiles(
         smoke=dict(resolution=64, net=NARROW, n_train=1000, n_test=500, epochs=1, source="sample",
                    chunk_steps=2, chunks=4),
         standard=dict(resolution=64, net=MEDIUM, n_train=20000, n_test=10000, epochs=2, source="full",
                       chunk_steps=10, chunks=12),
         full=dict(resolution=224, net=FULL, n_train=None, n_test=None, epochs=3, source="full",
                   chunk_steps=20, chunks=23),
-    )
+)
 
 
 class PartialEpochs:
@@ -90,18 +88,18 @@ def loaders(train, test, resolution: int, batch_size: int = 128, shift: int = 0,
     return train_loader, test_loader
 
 
-def make_trainer(model, device, lr: float = RECIPE["lr"], fast: bool | None = None, **trainer_kwargs) -> Trainer:
+def make_trainer(model, device, lr: float = RECIPE["lr"], fast: bool | None = None, **trainer_kwargs) -> FastTrainer:
     """The paper's SGD on ``model``; ``fast`` (default: on CUDA) turns on bf16 and channels_last."""
     device = torch.device(device)
     fast = device.type == "cuda" if fast is None else fast
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"])
-    return Trainer(model, opt, device=device, bf16=fast, channels_last=fast, **trainer_kwargs)
+    return FastTrainer(model, opt, device=device, bf16=fast, channels_last=fast, **trainer_kwargs)
 
 
 def train_alexnet(data, resolution: int = 64, widths=MEDIUM["widths"], fc: int = MEDIUM["fc"], epochs: int = 1,
                   activation: str = "relu", dropout: float = 0.5, pool: str = "max", shift: int = 0,
                   lr: float = RECIPE["lr"], seed: int = 0, device="cpu", chunk_steps: int | None = None,
-                  evaluate: bool = True, **trainer_kwargs) -> Trainer:
+                  evaluate: bool = True, **trainer_kwargs) -> FastTrainer:
     """Train :class:`MnistAlexNet` on ``data = (train, test)``; return the trainer.
 
     With ``chunk_steps`` each history row covers that many batches instead of an epoch.
@@ -169,20 +167,24 @@ def _data(P):
     return mnist(P.source, n_train=P.n_train, n_test=P.n_test)
 
 
-@register("alexnet_mnist", chapter="alexnet", section="alexnet-mnist", default_seeds=2,
-          description="AlexNet-style network (torchvision widths, 1 channel) on MNIST at 224x224, bf16: test accuracy",
-          claims=[{"metric": "test_accuracy", "value": None,
-                   "text": "AlexNet-style network on MNIST at 224x224 (no published figure; compare LeNet's above)",
-                   "source": "this chapter"}])
-def alexnet_mnist(profile, seed, device, **overrides):
-    P = profile_settings(profile)
+MNIST_CLAIMS = [{"metric": "test_accuracy", "value": None,
+                 "text": "AlexNet-style network on MNIST at 224x224 (no published figure; compare LeNet's)",
+                 "source": "this chapter"}]
+RELU_TANH_CLAIMS = [{"metric": "speedup", "value": 6.0, "tolerance": 2.0,
+                     "text": "ReLU reaches 25% training error six times faster than tanh (4-layer CNN, CIFAR-10; "
+                     "here MNIST; within a factor of 4 to 8)", "source": "krizhevsky2012imagenet, Figure 1"}]
+
+
+def alexnet_mnist(profile, seed, device, checkpoints=None, **overrides):
+    P = SETTINGS(profile)
     epochs = overrides.pop("epochs", P.epochs)
     resolution = overrides.pop("resolution", P.resolution)
     if overrides:
         raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes epochs, resolution")
     train, test = _data(P)
     trainer = train_alexnet((train, test), resolution, **P.net, epochs=epochs, seed=seed, device=device,
-                            progress=False, live_plot=False, verbose=False)
+                            live_plot=False, verbose=False, checkpoint=checkpoint_path(checkpoints, "alexnet"),
+                            settings={"resolution": resolution, "seed": seed})
     h = trainer.history
     _, test_loader = loaders(train, test, resolution, device=device)
     params = sum(p.numel() for p in trainer.model.parameters())
@@ -191,13 +193,8 @@ def alexnet_mnist(profile, seed, device, **overrides):
             "history": list(h), "settings": {"epochs": epochs, "resolution": resolution, **RECIPE, **P.net}}
 
 
-@register("alexnet_relu_tanh", chapter="alexnet", section="alexnet-relu", default_seeds=1,
-          description="Figure 1 of the AlexNet paper on MNIST: epochs to 25% training error, ReLU vs tanh",
-          claims=[{"metric": "speedup", "value": 6.0, "tolerance": 2.0,
-                   "text": "ReLU reaches 25% training error six times faster than tanh (4-layer CNN, CIFAR-10; "
-                   "here MNIST; within a factor of 4 to 8)", "source": "krizhevsky2012imagenet, Figure 1"}])
-def alexnet_relu_tanh(profile, seed, device, **overrides):
-    P = profile_settings(profile)
+def alexnet_relu_tanh(profile, seed, device, checkpoints=None, **overrides):
+    P = SETTINGS(profile)
     chunks = overrides.pop("chunks", P.chunks)
     if overrides:
         raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes chunks")
@@ -207,8 +204,9 @@ def alexnet_relu_tanh(profile, seed, device, **overrides):
     out, histories = {}, {}
     for act in ("relu", "tanh"):
         tr = train_alexnet(data, P.resolution, **P.net, epochs=chunks, activation=act, dropout=0.0, seed=seed,
-                           device=device, chunk_steps=P.chunk_steps, evaluate=False,
-                           progress=False, live_plot=False, verbose=False)
+                           device=device, chunk_steps=P.chunk_steps, evaluate=False, live_plot=False,
+                           verbose=False, checkpoint=checkpoint_path(checkpoints, act),
+                           settings={"activation": act, "seed": seed})
         histories[act] = list(tr.history)
         for thr in (0.25, 0.10, 0.05):
             out[f"{act}_epochs_to_{int(thr * 100)}pct"] = epochs_to_error(tr.history, thr, frac)

@@ -23,26 +23,23 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..config import settings
+from ..analysis.pca import fit_pca, principal_angles
+from ..config import Profiles
 from ..data import DeviceLoader, mnist
 from ..device import seed_everything
 from ..models.autoencoders import DeepAutoencoder, LinearAutoencoder, OvercompleteAutoencoder
-from ..pca import fit_pca, principal_angles
-from ..registry import register
-from ..train import Trainer
+from ..training import Trainer
+from . import checkpoint_path
 
 
-def profile_settings(profile: str | None = None):
-    """The registered runs' settings (the notebook states its own in its profile cell)."""
-    return settings(
-        profile,
+SETTINGS = Profiles(
         smoke=dict(source="sample", n_train=1000, code_sizes=(2, 16), linear_epochs=2, deep_epochs=1,
                    over_epochs=1, batch_size=128, noise_std=0.5, sparsity=0.1),
         standard=dict(source="full", n_train=8_000, code_sizes=(2, 8, 16, 32, 64), linear_epochs=40,
                       deep_epochs=5, over_epochs=4, batch_size=128, noise_std=0.5, sparsity=0.1),
         full=dict(source="full", n_train=None, code_sizes=(2, 8, 16, 32, 64), linear_epochs=40,
                   deep_epochs=30, over_epochs=20, batch_size=256, noise_std=0.5, sparsity=0.1),
-    )
+)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -152,8 +149,7 @@ def train_autoencoder(model, train_images: torch.Tensor, epochs: int, *, test_im
     cosine = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     loss = sparse_mse(model, sparsity) if sparsity else F.mse_loss
     trainer_kwargs.setdefault("metric", None)
-    trainer = Trainer(model.to(device), opt, loss, scheduler=cosine, scheduler_interval="step", device=device,
-                      **trainer_kwargs)
+    trainer = Trainer(model.to(device), opt, loss, scheduler=cosine, device=device, **trainer_kwargs)
     trainer.fit(train, test, epochs=epochs)
     return trainer
 
@@ -243,7 +239,7 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
     test = DeviceLoader(f_test.float(), test_labels, 2000, shuffle=False, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     trainer = Trainer(model, opt, F.cross_entropy, metric="accuracy", device=device, verbose=False,
-                      progress=False, live_plot=False)
+                      live_plot=False)
     trainer.fit(train, None, epochs)
     return trainer.evaluate(test)["accuracy"]
 
@@ -256,7 +252,7 @@ def subspace_angles_deg(model: LinearAutoencoder, pca) -> torch.Tensor:
 
 # -- registered runs ----------------------------------------------------------------------------
 def _quiet():
-    return dict(progress=False, live_plot=False, verbose=False)
+    return dict(live_plot=False, verbose=False)
 
 
 def _check_overrides(overrides: dict, allowed: tuple) -> None:
@@ -265,17 +261,14 @@ def _check_overrides(overrides: dict, allowed: tuple) -> None:
         raise ValueError(f"unknown overrides {unknown}; this experiment takes {', '.join(allowed)}")
 
 
-@register(
-    "autoencoders_code_size", chapter="autoencoders", section="autoencoders-full",
-    description="PCA vs linear vs deep autoencoder: test MSE per pixel against code size; subspace angles",
-    claims=[{"metric": "linear_max_angle_deg.k16", "value": 2.0, "compare": "at_most",
-             "text": "a linear autoencoder trained with squared error learns the principal subspace "
-                     "(largest principal angle at k=16 at most 2 degrees, the chapter's tolerance)",
-             "source": "baldi1989pca"}],
-    default_seeds=1,
-)
-def run_code_size(profile, seed, device, **overrides):
-    P = profile_settings(profile)
+CODE_SIZE_CLAIMS = [{"metric": "linear_max_angle_deg.k16", "value": 2.0, "compare": "at_most",
+                     "text": "a linear autoencoder trained with squared error learns the principal subspace "
+                             "(largest principal angle at k=16 at most 2 degrees, the chapter's tolerance)",
+                     "source": "baldi1989pca"}]
+
+
+def run_code_size(profile, seed, device, checkpoints=None, **overrides):
+    P = SETTINGS(profile)
     _check_overrides(overrides, ("linear_epochs", "deep_epochs", "n_train", "code_sizes"))
     linear_epochs = overrides.get("linear_epochs", P.linear_epochs)
     deep_epochs = overrides.get("deep_epochs", P.deep_epochs)
@@ -289,13 +282,15 @@ def run_code_size(profile, seed, device, **overrides):
     for k in code_sizes:
         metrics["pca_mse"][f"k{k}"] = pca.reconstruction_mse(x_test, k)
         lin = train_autoencoder(LinearAutoencoder(k), x_train, linear_epochs, lr=1e-2, batch_size=P.batch_size,
-                                seed=seed, device=device, **_quiet())
+                                seed=seed, device=device, checkpoint=checkpoint_path(checkpoints, f"linear_k{k}"),
+                                **_quiet())
         metrics["linear_mse"][f"k{k}"] = mse_per_pixel(x_test, reconstruct(lin.model, x_test))
         angles = subspace_angles_deg(lin.model, pca)
         metrics["linear_max_angle_deg"][f"k{k}"] = float(angles.max())
         metrics["linear_median_angle_deg"][f"k{k}"] = float(angles.median())
         deep = train_autoencoder(DeepAutoencoder(k), x_train, deep_epochs, lr=2e-3, batch_size=P.batch_size,
-                                 seed=seed, device=device, **_quiet())
+                                 seed=seed, device=device, checkpoint=checkpoint_path(checkpoints, f"deep_k{k}"),
+                                 **_quiet())
         metrics["deep_mse"][f"k{k}"] = mse_per_pixel(x_test, reconstruct(deep.model, x_test))
         histories[f"linear_k{k}"], histories[f"deep_k{k}"] = list(lin.history), list(deep.history)
     return {"metrics": metrics, "history": histories,
@@ -335,13 +330,8 @@ def train_overcomplete(variant: str, x_train: torch.Tensor, epochs: int, *, hidd
         sparsity=sparsity if variant == "sparse" else 0.0, **trainer_kwargs)
 
 
-@register(
-    "autoencoders_overcomplete", chapter="autoencoders", section="autoencoders-full",
-    description="784-1024-784 autoencoder: plain, L1-sparse, denoising; sparsity, PSNR, non-digit inputs",
-    claims=[], default_seeds=1,
-)
-def run_overcomplete(profile, seed, device, **overrides):
-    P = profile_settings(profile)
+def run_overcomplete(profile, seed, device, checkpoints=None, **overrides):
+    P = SETTINGS(profile)
     _check_overrides(overrides, ("over_epochs", "n_train"))
     epochs = overrides.get("over_epochs", P.over_epochs)
     train, test = mnist(P.source, n_train=overrides.get("n_train", P.n_train))
@@ -349,7 +339,8 @@ def run_overcomplete(profile, seed, device, **overrides):
     metrics, histories = {}, {}
     for variant in OVERCOMPLETE_VARIANTS:
         t = train_overcomplete(variant, x_train, epochs, noise_std=P.noise_std, sparsity=P.sparsity,
-                               batch_size=P.batch_size, seed=seed, device=device, **_quiet())
+                               batch_size=P.batch_size, seed=seed, device=device,
+                               checkpoint=checkpoint_path(checkpoints, variant), **_quiet())
         metrics[variant] = overcomplete_measurements(t.model, x_test, P.noise_std, seed)
         histories[variant] = list(t.history)
     return {"metrics": metrics, "history": histories,

@@ -1,173 +1,152 @@
-"""LeNet on MNIST with Caffe's solver: the recipe behind the seed's 99.38% claim.
+"""LeNet on MNIST with Caffe's recipe: the chapter's settings, training function and full-scale runs.
 
-Caffe ``examples/mnist/lenet_solver.prototxt``: SGD, base_lr 0.01, momentum 0.9,
-weight_decay 0.0005, lr_policy "inv" (gamma 1e-4, power 0.75), batch 64; inputs scaled by
-1/256 with no mean subtraction. The seed trains it for 75 epochs.
+Caffe's ``examples/mnist``: the network of ``lenet_train_test.prototxt`` (the lecture's table),
+inputs scaled by 1/256 (0.00390625) with no mean subtraction, and ``lenet_solver.prototxt``:
+SGD, base_lr 0.01, momentum 0.9, weight_decay 0.0005, lr_policy "inv" (gamma 1e-4, power 0.75),
+batch 64. The prototxt also initialises every weight with Caffe's "xavier" filler and every bias
+with zero, and gives biases twice the learning rate (``lr_mult: 2``); the ``caffe_xavier``
+variant does that too, the others keep PyTorch's default initialisation.
 
-Four experiments are registered, one per variant of :data:`VARIANTS`: ``lenet_caffe``,
-``lenet_conv_relu``, ``lenet_conv_relu_dropout`` and ``lenet_conv_relu_dropout_shift``, each
-75 epochs x 3 seeds at the full profile: 12 runs of 75 epochs (70,275 steps each).
-GPU estimate: about 25 s per 75-epoch run with the CUDA-graph trainer, so about 75 s per
-experiment and 5 minutes for all four run one seed after another (less where seeds run
-concurrently). CPU: about 16 s per epoch on 2 idle cores, i.e. 20 minutes per run.
+Full scale (the lecture's claim): 75 epochs, 3 seeds, 937 updates an epoch (70,275 in all).
+About 16 s an epoch on 2 CPU cores (20 minutes a seed); 27 s for all 75 epochs on one H200 with
+the CUDA-graph trainer.
 """
 from __future__ import annotations
 
-import torch
+import math
 
-from ..config import settings
-from ..data import DeviceLoader, StackedLoader, mnist
+import torch
+from torch import nn
+
+from ..config import Profiles
+from ..data import DeviceLoader, mnist
 from ..device import seed_everything
-from ..ensemble import Ensemble, member_histories
 from ..models import LeNet
-from ..optim import SGD, caffe_inv
-from ..registry import register
-from ..train import Trainer
+from ..training import SGD, FastTrainer, caffe_inv
+from . import checkpoint_path
+
+SETTINGS = Profiles(
+    smoke=dict(epochs=1, source="sample", variant_epochs=1),
+    standard=dict(epochs=5, source="full", variant_epochs=2),
+    full=dict(epochs=75, source="full", variant_epochs=75),
+)
 
 RECIPE = dict(lr=0.01, momentum=0.9, weight_decay=5e-4, gamma=1e-4, power=0.75, batch_size=64, scale=1 / 256)
 
-# The recipe's variants that the chapter measures against the seed's 99.38%.
+# What each variant changes; "caffe" is Caffe's network and solver with PyTorch's initialisation.
 VARIANTS = {
-    "caffe": dict(conv_relu=False, dropout=0.0, shift=0),
-    "conv_relu": dict(conv_relu=True, dropout=0.0, shift=0),
-    "conv_relu_dropout": dict(conv_relu=True, dropout=0.5, shift=0),
-    "conv_relu_dropout_shift": dict(conv_relu=True, dropout=0.5, shift=2),
+    "caffe": dict(conv_relu=False, dropout=0.0, shift=0, caffe_init=False),
+    "caffe_xavier": dict(conv_relu=False, dropout=0.0, shift=0, caffe_init=True),
+    "conv_relu": dict(conv_relu=True, dropout=0.0, shift=0, caffe_init=False),
+    "conv_relu_dropout": dict(conv_relu=True, dropout=0.5, shift=0, caffe_init=False),
+    "conv_relu_dropout_shift": dict(conv_relu=True, dropout=0.5, shift=2, caffe_init=False),
 }
 
 
-def profile_settings(profile: str | None = None):
-    return settings(
-        profile,
-        smoke=dict(epochs=1, source="sample", n_train=None, variant_epochs=1),
-        standard=dict(epochs=5, source="full", n_train=None, variant_epochs=2),
-        full=dict(epochs=75, source="full", n_train=None, variant_epochs=75),
-    )
-
-
-def _check_variant(variant: str) -> dict:
+def check_variant(variant: str) -> dict:
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
     return VARIANTS[variant]
 
 
-def _member(variant: str, seed: int, device, train, pool):
-    """One seed's network and training loader, built in the order a single run builds them."""
-    v = _check_variant(variant)
-    seed_everything(seed)
-    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool).to(device)
-    loader = DeviceLoader(train.images, train.labels, RECIPE["batch_size"], shuffle=True, drop_last=True,
-                          device=device, seed=seed, scale=RECIPE["scale"], shift=v["shift"])
-    return model, loader
+@torch.no_grad()
+def caffe_xavier_(model: nn.Module) -> nn.Module:
+    """Caffe's ``weight_filler { type: "xavier" }`` and ``bias_filler { type: "constant" }``, in place.
+
+    Caffe's "xavier" draws each weight uniformly from [-a, a] with a = sqrt(3 / fan_in), where
+    fan_in is the number of inputs of one unit (in_channels x kernel area for a convolution):
+    variance 1/fan_in. (Glorot and Bengio's own proposal averages fan-in and fan-out.)
+    """
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            a = math.sqrt(3 / fan_in)
+            m.weight.uniform_(-a, a)
+            m.bias.zero_()
+    return model
 
 
-def _test_loader(test, device):
-    return DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
+def caffe_sgd(model: nn.Module, bias_lr_mult: float = 1.0) -> SGD:
+    """Caffe's solver: SGD with momentum, weight decay and the "inv" schedule, computed on the device.
 
-
-def _caffe_sgd(params):
+    ``bias_lr_mult=2`` gives biases twice the learning rate, as ``lr_mult: 2`` in the prototxt.
+    """
     r = RECIPE
-    return SGD(params, lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
+    weights = [p for n, p in model.named_parameters() if not n.endswith("bias")]
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    groups = [{"params": weights}, {"params": biases, "lr": r["lr"] * bias_lr_mult}]
+    return SGD(groups, lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
                lr_lambda=caffe_inv(r["gamma"], r["power"]))
 
 
+def lenet_loaders(train, test, device, seed: int = 0, shift: int = 0):
+    """MNIST as Caffe feeds it: pixels times 1/256, batches of 64, shuffled by ``seed``.
+
+    The training loader drops the last partial batch (60,000 = 937 x 64 + 32), so every batch
+    has one shape; Caffe's data layer instead wraps around to the start of the data.
+    """
+    train_loader = DeviceLoader(train.images, train.labels, RECIPE["batch_size"], shuffle=True, drop_last=True,
+                                device=device, seed=seed, scale=RECIPE["scale"], shift=shift)
+    test_loader = DeviceLoader(test.images, test.labels, 1000, shuffle=False, device=device, scale=RECIPE["scale"])
+    return train_loader, test_loader
+
+
 def train_lenet(variant: str = "caffe", epochs: int = 1, seed: int = 0, device="cpu", data=None,
-                fast: bool | None = None, pool: str | None = "max", **trainer_kwargs):
-    """Train LeNet with Caffe's solver; return the trainer (model and history inside).
+                pool: str | None = "max", fast: bool | None = None, **trainer_kwargs) -> FastTrainer:
+    """Train a LeNet variant with Caffe's solver; return the trainer (model and history inside).
 
-    ``data`` is ``(train_split, test_split)`` (MNIST by default). ``fast`` (default: on a
-    GPU) captures each training step in a CUDA graph. ``pool`` ("max", "avg" or None) is
-    passed to :class:`~lessons_lib.models.LeNet`, for the chapter's exercises.
+    ``data`` is ``(train, test)`` (MNIST by default). ``fast`` (default: on a GPU) captures each
+    training step in a CUDA graph. ``pool`` ("max", "avg" or None) is the chapter's exercise.
     """
-    _check_variant(variant)
+    v = check_variant(variant)
     device = torch.device(device)
-    fast = (device.type == "cuda") if fast is None else fast
+    fast = device.type == "cuda" if fast is None else fast
     train, test = data if data is not None else mnist()
-    # On the device before the optimiser is built: lessons_lib.optim.SGD keeps its step counter
-    # on the device of the parameters it is given, and a CUDA graph cannot read a CPU counter.
-    model, train_loader = _member(variant, seed, device, train, pool)
-    trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
-    trainer.fit(train_loader, _test_loader(test, device), epochs=epochs)
+    seed_everything(seed)
+    model = LeNet(conv_relu=v["conv_relu"], dropout=v["dropout"], pool=pool)
+    if v["caffe_init"]:
+        caffe_xavier_(model)
+    # On the device before the optimiser is built: SGD keeps its step counter beside the parameters.
+    model = model.to(device)
+    train_loader, test_loader = lenet_loaders(train, test, device, seed, v["shift"])
+    trainer = FastTrainer(model, caffe_sgd(model, 2.0 if v["caffe_init"] else 1.0), device=device,
+                          cuda_graph=fast, settings={"variant": variant, "seed": seed, "pool": pool}, **trainer_kwargs)
+    trainer.fit(train_loader, test_loader, epochs=epochs)
     return trainer
 
 
-def train_lenet_seeds(variant: str = "caffe", epochs: int = 1, seeds=(0, 1, 2), device="cpu", data=None,
-                      fast: bool | None = None, pool: str | None = "max", **trainer_kwargs):
-    """Train one LeNet per seed at once, as an :class:`~lessons_lib.ensemble.Ensemble`.
+def run_variant(variant: str):
+    """The full-scale experiment of one variant: ``run(profile, seed, device, checkpoints, epochs=)``."""
+    check_variant(variant)
 
-    Member i starts from the weights and sees the batches (and shifts) of
-    ``train_lenet(variant, seed=seeds[i])``, so without dropout it ends where that run ends,
-    up to floating-point rounding. Returns the trainer; its history has per-member columns
-    (see :func:`lessons_lib.ensemble.member_histories`).
-    """
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of ints; got {seeds!r}")
-    device = torch.device(device)
-    fast = (device.type == "cuda") if fast is None else fast
-    train, test = data if data is not None else mnist()
-    members = [_member(variant, s, device, train, pool) for s in seeds]
-    model = Ensemble([m for m, _ in members]).to(device)
-    trainer = Trainer(model, _caffe_sgd(model.parameters()), device=device, cuda_graph=fast, **trainer_kwargs)
-    trainer.fit(StackedLoader([ld for _, ld in members]), _test_loader(test, device), epochs=epochs)
-    return trainer
-
-
-def _run(variant):
-    def fn(profile, seed, device, **overrides):
-        return _run_batched(variant)(profile, [seed], device, **overrides)[0]
-    return fn
-
-
-def _run_batched(variant):
-    """All seeds of the experiment in one ensemble (``reproduce --batch-seeds``)."""
-    def fn(profile, seeds, device, **overrides):
-        P = profile_settings(profile)
+    def run(profile, seed, device, checkpoints=None, **overrides):
+        P = SETTINGS(profile)
         epochs = overrides.pop("epochs", P.epochs)
         if overrides:
             raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes epochs")
-        data = mnist(P.source, n_train=P.n_train)
-        kw = dict(progress=False, live_plot=False, verbose=False)
-        if len(seeds) == 1:
-            histories = [list(train_lenet(variant, epochs, seeds[0], device, data, **kw).history)]
-        else:
-            trainer = train_lenet_seeds(variant, epochs, seeds, device, data, **kw)
-            histories = member_histories(trainer.history, len(seeds))
-        settings = {"epochs": epochs, "variant": variant, **RECIPE, **VARIANTS[variant]}
-        return [{"metrics": {"test_accuracy": h[-1]["test_accuracy"], "test_error": 1 - h[-1]["test_accuracy"],
-                             "train_time_s": sum(r["time"] for r in h)},
-                 "history": h, "settings": settings} for h in histories]
-    return fn
+        trainer = train_lenet(variant, epochs, seed, device, mnist(P.source), verbose=False, live_plot=False,
+                              checkpoint=checkpoint_path(checkpoints, "lenet"))
+        h = trainer.history
+        return {"metrics": {"test_accuracy": h.last["test_accuracy"], "test_error": 1 - h.last["test_accuracy"],
+                            "train_time_s": sum(h.column("time"))},
+                "history": list(h), "settings": {"epochs": epochs, "variant": variant, **RECIPE, **VARIANTS[variant]}}
+
+    run.__name__ = f"run_{variant}"
+    return run
 
 
-# One 10,000-image test has a binomial standard error of about 0.078 points at 99.3%: the
-# seed's single figure is compared within two of them.
-SEED_CLAIM = {"metric": "test_accuracy", "value": 0.9938, "tolerance": 0.0016,
-              "text": "99.38% after 75 epochs at lr 0.01 (within two binomial standard errors, 0.16 points)",
-              "source": "the seed (cnn_examples.md)"}
-
-register(
-    "lenet_caffe", chapter="lenet", section="lenet-full",
-    description="LeNet (seed's table), Caffe solver, 75 epochs: test accuracy",
-    claims=[SEED_CLAIM,
-            {"metric": "test_accuracy", "value": 0.9897, "compare": "at_least",
-             "text": "0.9897 after 10,000 iterations (10.7 epochs); 75 epochs should do at least as well",
-             "source": "Caffe MNIST tutorial, jia2014caffe"}],
-    batched=_run_batched("caffe"),
-)(_run("caffe"))
-
-_DESCRIPTIONS = {
-    "conv_relu": "LeNet + ReLU after both convolutions, Caffe solver, 75 epochs",
-    "conv_relu_dropout": "LeNet + conv ReLUs + dropout 0.5 before the last layer, Caffe solver, 75 epochs",
-    "conv_relu_dropout_shift": "LeNet + conv ReLUs + dropout 0.5 + random shifts of up to 2 pixels, "
-                               "Caffe solver, 75 epochs",
+# One 10,000-image test set has a binomial standard error of about 0.078 points at 99.3%: the
+# lecture's single figure is compared within two of them.
+LECTURE_CLAIM = {"metric": "test_accuracy", "value": 0.9938, "tolerance": 0.0016,
+                 "text": "99.38% after 75 epochs at lr 0.01 (within two binomial standard errors, 0.16 points)",
+                 "source": "the lecture (cnn_examples.md)"}
+CAFFE_TUTORIAL_CLAIM = {"metric": "test_accuracy", "value": 0.9897, "compare": "at_least",
+                        "text": "0.9897 after 10,000 iterations (10.7 epochs); 75 epochs should do at least as well",
+                        "source": "Caffe MNIST tutorial, jia2014caffe"}
+DESCRIPTIONS = {
+    "caffe": "LeNet (the lecture's table), Caffe's solver, PyTorch's initialisation, 75 epochs",
+    "caffe_xavier": "LeNet, Caffe's recipe in full (solver, Xavier filler, bias lr x2), 75 epochs",
+    "conv_relu": "LeNet + ReLU after both convolutions, Caffe's solver, 75 epochs",
+    "conv_relu_dropout": "LeNet + conv ReLUs + dropout 0.5 before the last layer, Caffe's solver, 75 epochs",
+    "conv_relu_dropout_shift": "LeNet + conv ReLUs + dropout 0.5 + random shifts of up to 2 pixels, 75 epochs",
 }
-for _variant, _description in _DESCRIPTIONS.items():
-    register(f"lenet_{_variant}", chapter="lenet", section="lenet-full", description=_description, claims=[SEED_CLAIM],
-             batched=_run_batched(_variant))(_run(_variant))
-
-
-def experiment_name(variant: str) -> str:
-    """The registered experiment of a variant of :data:`VARIANTS`."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
-    return f"lenet_{variant}"

@@ -17,13 +17,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..config import settings
+from ..config import Profiles
 from ..data import DeviceLoader, mnist
+from ..data.sequences import ADDING_BASELINE_MSE, CharVocab, adding_problem, char_windows, sample_text, stdlib_text
 from ..device import seed_everything
 from ..models.rnn import CELLS, KINDS, Recurrent, SequenceModel, copy_weights, torch_module
-from ..registry import register
-from ..sequences import ADDING_BASELINE_MSE, CharVocab, adding_problem, char_windows, sample_text, stdlib_text
-from ..train import Trainer
+from ..training import Trainer
+from . import checkpoint_path
 
 
 def _check(kind):
@@ -33,7 +33,6 @@ def _check(kind):
 
 def _trainer(model, lr, device, loss_fn, metric, **kw):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    kw.setdefault("progress", False)
     kw.setdefault("live_plot", False)
     kw.setdefault("verbose", False)
     return Trainer(model, opt, loss_fn, metric=metric, device=device, grad_clip=1.0, **kw)
@@ -74,19 +73,17 @@ def train_adding(kind: str, length: int, epochs: int = 5, n_train: int = 10_000,
 # epochs; also with 128 units at lr 2e-3), and with the bias of 1 left it after 2,000 updates and
 # reached 0.0001-0.0003 by 4,800 (24 epochs, 325 s on 2 cores). So the full profile trains 24 epochs
 # and starts the LSTM's forget gates at bias 1 (the chapter's forget-bias exercise); not yet timed on a GPU.
-def adding_settings(profile=None):
-    return settings(
-        profile,
-        smoke=dict(lengths=[5], epochs=1, n_train=256, hidden=8, batch_size=32, lr=1e-2, forget_bias=0.0),
-        standard=dict(lengths=[10, 20, 50, 100], epochs=8, n_train=3200, hidden=32, batch_size=32, lr=1e-2,
-                      forget_bias=0.0),
-        full=dict(lengths=[50, 100, 200, 400], epochs=24, n_train=25_600, hidden=32, batch_size=128, lr=1e-2,
-                  forget_bias=1.0),
-    )
+ADDING = Profiles(
+    smoke=dict(lengths=[5], epochs=1, n_train=256, hidden=8, batch_size=32, lr=1e-2, forget_bias=0.0),
+    standard=dict(lengths=[10, 20, 50, 100], epochs=8, n_train=3200, hidden=32, batch_size=32, lr=1e-2,
+                  forget_bias=0.0),
+    full=dict(lengths=[50, 100, 200, 400], epochs=24, n_train=25_600, hidden=32, batch_size=128, lr=1e-2,
+              forget_bias=1.0),
+)
 
 
-def _adding(profile, seed, device, **overrides):
-    P = adding_settings(profile)
+def run_adding(profile, seed, device, checkpoints=None, **overrides):
+    P = ADDING(profile)
     cfg = {k: overrides.pop(k, getattr(P, k))
            for k in ("lengths", "epochs", "n_train", "hidden", "batch_size", "lr", "forget_bias")}
     if overrides:
@@ -96,7 +93,8 @@ def _adding(profile, seed, device, **overrides):
         for length in cfg["lengths"]:
             tr = train_adding(kind, length, cfg["epochs"], cfg["n_train"], hidden=cfg["hidden"],
                               batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, device=device,
-                              forget_bias=cfg["forget_bias"])
+                              forget_bias=cfg["forget_bias"],
+                              checkpoint=checkpoint_path(checkpoints, f"{kind}_T{length}"))
             h = tr.history
             metrics[f"{kind}_T{length}"] = {"test_mse": h.last["test_loss"],
                                             "solved": float(h.last["test_loss"] < 0.1 * ADDING_BASELINE_MSE),
@@ -107,15 +105,12 @@ def _adding(profile, seed, device, **overrides):
                          "baseline_mse": ADDING_BASELINE_MSE, "solved_if": "test MSE < 0.1 x baseline"}}
 
 
-register("rnn_adding", chapter="rnn", section="rnn-adding", default_seeds=1,
-         description="Adding problem at T=50..400: test MSE of RNN, LSTM, GRU vs the 0.167 baseline "
-                     "(4,800 steps of 128 per run, 12 runs; not yet timed on a GPU)",
-         claims=[{"metric": "rnn_T400.test_mse", "value": 0.9 * ADDING_BASELINE_MSE, "compare": "at_least",
+ADDING_CLAIMS = [{"metric": "rnn_T400.test_mse", "value": 0.9 * ADDING_BASELINE_MSE, "compare": "at_least",
                   "text": "a plain tanh RNN fails at T=400: its test MSE stays near the 0.167 baseline (at least 0.9 of it)",
                   "source": "le2015irnn"},
                  {"metric": "lstm_T400.test_mse", "value": 0.1 * ADDING_BASELINE_MSE, "compare": "at_most",
                   "text": "an LSTM (forget-gate bias 1) solves it at T=400: test MSE below a tenth of the baseline",
-                  "source": "hochreiter1997lstm"}])(_adding)
+                  "source": "hochreiter1997lstm"}]
 
 
 # -- row-MNIST --------------------------------------------------------------------------------
@@ -132,38 +127,34 @@ def train_row_mnist(kind: str, epochs: int = 1, hidden: int = 128, data=None, ba
     return tr
 
 
-def row_mnist_settings(profile=None):
-    return settings(
-        profile,
-        smoke=dict(epochs=1, source="sample", n_train=1000, hidden=16),
-        standard=dict(epochs=2, source="full", n_train=20_000, hidden=64),
-        full=dict(epochs=10, source="full", n_train=None, hidden=128),
-    )
+ROW_MNIST = Profiles(
+    smoke=dict(epochs=1, source="sample", n_train=1000, hidden=16),
+    standard=dict(epochs=2, source="full", n_train=20_000, hidden=64),
+    full=dict(epochs=10, source="full", n_train=None, hidden=128),
+)
 
 
 # CPU check of the full settings for the LSTM (seed 0, fp32, 2 cores, 89 s): test accuracy
 # 94.74, 96.84, 97.78, 98.23, 98.43, 98.55, 98.51, 98.47, 98.69, 98.55% after epochs 1-10, so the
 # 98% claim should hold on a GPU too; the GPU run (all three models) is not yet measured.
-def _row_mnist(profile, seed, device, **overrides):
-    P = row_mnist_settings(profile)
+def run_row_mnist(profile, seed, device, checkpoints=None, **overrides):
+    P = ROW_MNIST(profile)
     cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("epochs", "n_train", "hidden")}
     if overrides:
         raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
     data = mnist(P.source, n_train=cfg["n_train"])
     metrics, history = {}, {}
     for kind in KINDS:
-        h = train_row_mnist(kind, cfg["epochs"], cfg["hidden"], data, seed=seed, device=device).history
+        h = train_row_mnist(kind, cfg["epochs"], cfg["hidden"], data, seed=seed, device=device,
+                            checkpoint=checkpoint_path(checkpoints, kind)).history
         metrics[kind] = {"test_accuracy": h.last["test_accuracy"], "train_time_s": sum(h.column("time"))}
         history[kind] = list(h)
     return {"metrics": metrics, "history": history,
             "settings": {**cfg, "batch_size": 128, "lr": 2e-3, "grad_clip": 1.0, "optimizer": "Adam"}}
 
 
-register("rnn_row_mnist", chapter="rnn_applications", section="rnn-row-mnist", default_seeds=1,
-         description="MNIST read row by row (28 steps of 28 pixels): test accuracy of RNN, LSTM, GRU "
-                     "(10 epochs x 3 models; estimate ~25 s on one H100, not yet timed there)",
-         claims=[{"metric": "lstm.test_accuracy", "value": 0.98, "compare": "at_least",
-                  "text": "an LSTM reading rows reaches at least 98% (the chapter's target)", "source": "issue 6"}])(_row_mnist)
+ROW_MNIST_CLAIMS = [{"metric": "lstm.test_accuracy", "value": 0.98, "compare": "at_least",
+                  "text": "an LSTM reading rows reaches at least 98% (the chapter's target)", "source": "this chapter"}]
 
 
 # -- the character model ----------------------------------------------------------------------
@@ -193,24 +184,23 @@ def train_char_lm(kind: str, vocab, train, val, epochs: int = 1, hidden: int = 1
     return tr
 
 
-def char_settings(profile=None):
-    return settings(
-        profile,
-        smoke=dict(epochs=1, max_chars=10_000, seq_len=32, hidden=32),
-        standard=dict(epochs=2, max_chars=300_000, seq_len=64, hidden=128),
-        full=dict(epochs=30, max_chars=None, seq_len=128, hidden=256),
-    )
+CHAR = Profiles(
+    smoke=dict(epochs=1, max_chars=10_000, seq_len=32, hidden=32),
+    standard=dict(epochs=2, max_chars=300_000, seq_len=64, hidden=128),
+    full=dict(epochs=30, max_chars=None, seq_len=128, hidden=256),
+)
 
 
-def _char(profile, seed, device, **overrides):
-    P = char_settings(profile)
+def run_char(profile, seed, device, checkpoints=None, **overrides):
+    P = CHAR(profile)
     cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("epochs", "max_chars", "seq_len", "hidden")}
     if overrides:
         raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
     vocab, train, val, record = char_data(cfg["seq_len"], cfg["max_chars"])
     metrics, history, samples = {}, {}, {}
     for kind in KINDS:
-        tr = train_char_lm(kind, vocab, train, val, cfg["epochs"], cfg["hidden"], seed=seed, device=device)
+        tr = train_char_lm(kind, vocab, train, val, cfg["epochs"], cfg["hidden"], seed=seed, device=device,
+                           checkpoint=checkpoint_path(checkpoints, kind))
         h = tr.history
         val_loss = h.column("test_loss")
         best = min(range(len(val_loss)), key=val_loss.__getitem__)
@@ -224,9 +214,6 @@ def _char(profile, seed, device, **overrides):
             "settings": {**cfg, "vocab": len(vocab), "embed": 32, "batch_size": 64, "lr": 3e-3, "corpus": record}}
 
 
-register("rnn_char", chapter="rnn_applications", section="rnn-char", default_seeds=1,
-         description="Character-level language model on stdlib source: validation perplexity of RNN, LSTM, GRU "
-                     "(30 epochs x 3 models; estimate ~20 s on one H100, not yet timed there)")(_char)
 
 
 # -- checks against PyTorch ---------------------------------------------------------------------
@@ -314,13 +301,13 @@ def loop_vs_fused(kind: str, batch: int = 64, steps: int = 100, hidden: int = 12
     return {"loop_s": t_loop, "fused_s": t_fused, "ratio": t_loop / t_fused}
 
 
-def speed_settings(profile=None):
-    return settings(profile, smoke=dict(steps=20, hidden=32), standard=dict(steps=100, hidden=128),
+SPEED = Profiles(
+    smoke=dict(steps=20, hidden=32), standard=dict(steps=100, hidden=128),
                     full=dict(steps=100, hidden=128))
 
 
-def _speed(profile, seed, device, **overrides):
-    P = speed_settings(profile)
+def run_loop_vs_fused(profile, seed, device, checkpoints=None, **overrides):
+    P = SPEED(profile)
     cfg = {k: overrides.pop(k, getattr(P, k)) for k in ("steps", "hidden")}
     if overrides:
         raise ValueError(f"unknown overrides {sorted(overrides)}; this experiment takes {sorted(cfg)}")
@@ -329,6 +316,3 @@ def _speed(profile, seed, device, **overrides):
     return {"metrics": metrics, "settings": {**cfg, "batch": 64, "input_size": 32, "repeats": 5}}
 
 
-register("rnn_loop_vs_fused", chapter="rnn", section="rnn-speed", default_seeds=1,
-         description="Seconds per forward+backward: from-scratch cell loop vs fused nn.RNN/LSTM/GRU, "
-                     "B=64, T=100, H=128 (estimate ~5 s on one H100)")(_speed)

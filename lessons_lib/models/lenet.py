@@ -1,4 +1,4 @@
-"""LeNet as in the seed's table, which is Caffe's ``examples/mnist/lenet.prototxt``.
+"""LeNet as in the lecture's table, which is the network of Caffe's ``examples/mnist/lenet.prototxt``.
 
 Besides :class:`LeNet`, two networks with the same layer sizes but no weight sharing, which
 the chapter uses only to count parameters: :func:`lenet_locally_connected` (every position
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import LocallyConnected2d
+from .layers import LocallyConnected2d
 
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -23,7 +23,7 @@ class LeNet(nn.Module):
     dropout before the last layer: the variants the LeNet chapter measures. ``pool`` is
     ``"max"`` (Caffe's), ``"avg"``, or ``None`` (no pooling: the first linear layer then
     sees 20x20x50 = 20,000 inputs), for the chapter's exercises.
-    The softmax of the seed's layer 6 lives in the loss (``F.cross_entropy``).
+    The softmax of the lecture's layer 6 lives in the loss (``F.cross_entropy``).
     """
 
     def __init__(self, num_classes: int = 10, conv_relu: bool = False, dropout: float = 0.0,

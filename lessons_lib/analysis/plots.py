@@ -1,4 +1,6 @@
-"""Figures the chapters share: training curves (live and final), image grids, confusion matrices.
+"""Figures the chapters share: training curves (live and final), image grids, confusion matrices,
+receptive fields drawn over an image (from :func:`~lessons_lib.analysis.architecture.layer_table`,
+one formula, so the picture and the table cannot disagree).
 
 Every function takes an optional ``ax`` and returns the matplotlib objects it drew, sets a
 title and labelled axes, so a notebook can compose them.
@@ -9,10 +11,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from .architecture import layer_table, theoretical_box
 
 
 def plot_history(history, metric: str | None = "accuracy", axes=None, title: str | None = None):
-    """Loss (and ``metric``) per epoch, train and test, from a :class:`~lessons_lib.train.History`."""
+    """Loss (and ``metric``) per epoch, train and test, from a :class:`~lessons_lib.training.History`."""
     if not history:
         raise ValueError("history is empty: train for at least one epoch first")
     has_metric = metric is not None and f"train_{metric}" in history[0]
@@ -123,15 +129,6 @@ def image_grid(images, nrow: int | None = None, titles=None, ax=None, cmap: str 
     return ax
 
 
-def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> torch.Tensor:
-    """Counts ``C[i, j]`` of items of true class i predicted as j."""
-    y_true, y_pred = torch.as_tensor(y_true).long().cpu(), torch.as_tensor(y_pred).long().cpu()
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape; got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")
-    k = num_classes or int(max(y_true.max(), y_pred.max())) + 1
-    return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
-
-
 def plot_confusion(cm, ax=None, title: str = "confusion matrix (test set)"):
     """Draw a confusion matrix with counts in the cells (log colour scale, diagonal dominates)."""
     from matplotlib.colors import LogNorm
@@ -151,4 +148,54 @@ def plot_confusion(cm, ax=None, title: str = "confusion matrix (test set)"):
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
+    return ax
+
+
+def _image_2d(image) -> np.ndarray:
+    x = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, dtype=float)
+    x = np.squeeze(x)
+    if x.ndim != 2:
+        raise ValueError(f"image must be one grey image (H, W) or (1, H, W); got shape {tuple(np.shape(image))}")
+    return x
+
+
+def draw_receptive_fields(model: nn.Module, image, layers: list[str], unit: tuple | None = None, ax=None,
+                          centres_of: str | None = None, title: str = "receptive fields over the input"):
+    """Draw, over ``image``, the receptive-field box of one unit of each layer in ``layers``.
+
+    ``unit`` is the (row, col) of the unit in every layer's own grid (the centre of each grid
+    by default). ``centres_of`` also marks the input position of the centre of every unit of
+    that layer (the grid whose spacing is the layer's jump). Returns the axes.
+    """
+    img = _image_2d(image)
+    table = layer_table(model, (1, *img.shape))
+    infos = [table.find(name) for name in layers]
+    for info in infos:
+        if info.rf is None:
+            raise ValueError(f"layer {info.name!r} has no spatial receptive field (it comes after flattening)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5.5))
+    ax.imshow(img, cmap="gray_r")
+    colours = plt.cm.viridis(np.linspace(0.05, 0.9, len(infos)))
+    for info, colour in zip(infos, colours):
+        h, w = info.output_shape[1:]
+        u = unit if unit is not None else (h // 2, w // 2)
+        top, left, bottom, right = theoretical_box(info, u, img.shape)
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
+                               lw=2, ec=colour, label=f"{info.name} ({info.type}): {info.rf[0]} x {info.rf[1]}, "
+                               f"jump {info.jump[0]}"))
+        cy, cx = info.start[0] + u[0] * info.jump[0], info.start[1] + u[1] * info.jump[1]
+        ax.plot(cx, cy, "+", color=colour, ms=10, mew=2)
+    if centres_of is not None:
+        info = table.find(centres_of)
+        h, w = info.output_shape[1:]
+        ys = info.start[0] + np.arange(h) * info.jump[0]
+        xs = info.start[1] + np.arange(w) * info.jump[1]
+        gx, gy = np.meshgrid(xs, ys)
+        ax.plot(gx.ravel(), gy.ravel(), ".", color="tab:red", ms=3,
+                label=f"centres of the {h} x {w} units of {centres_of}")
+    ax.set_xlabel("input column (pixels)")
+    ax.set_ylabel("input row (pixels)")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8)
     return ax

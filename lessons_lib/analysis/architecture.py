@@ -1,7 +1,7 @@
 """Layer tables and receptive fields, computed from a model and an input size.
 
 ``layer_table(model, (1, 28, 28))`` runs one forward pass with hooks on the leaf modules and
-lists, per layer: output shape written H x W x C as in the seed's tables, kernel / stride /
+lists, per layer: output shape written H x W x C as in the lecture's tables, kernel / stride /
 padding, receptive field and jump (the distance in input pixels between neighbouring units),
 parameters and multiply-adds.
 
@@ -56,7 +56,7 @@ class LayerInfo:
 
 
 def fmt_shape(shape: tuple) -> str:
-    """(C, H, W) -> 'H x W x C' as in the seed's tables; (F,) -> 'F'."""
+    """(C, H, W) -> 'H x W x C' as in the lecture's tables; (F,) -> 'F'."""
     if len(shape) == 3:
         c, h, w = shape
         return f"{h} x {w} x {c}"
@@ -131,8 +131,16 @@ def _geometry(m: nn.Module):
     return None
 
 
+def _placeholder(module: nn.Module) -> bool:
+    """Layers that compute nothing: ``nn.Identity`` and dropout with ``p=0`` (switched-off options)."""
+    return isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
+
+
 def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
-    """Run one input of ``input_size`` (C, H, W) through ``model`` and tabulate every leaf layer."""
+    """Run one input of ``input_size`` (C, H, W) through ``model`` and tabulate every leaf layer.
+
+    Layers that compute nothing (``nn.Identity``, dropout with ``p=0``) are left out.
+    """
     input_size = _check_input_size(input_size)
     records = []
 
@@ -159,6 +167,8 @@ def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
     rf, jump, start = (1, 1), (1, 1), (0.0, 0.0)
     flattened = len(input_size) != 3
     for module, in_shape, out_shape in records:
+        if _placeholder(module):
+            continue
         info = LayerInfo(names[id(module)], type(module).__name__, in_shape, out_shape)
         info.params = sum(p.numel() for p in module.parameters(recurse=False))
         geo = _geometry(module)

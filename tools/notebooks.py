@@ -1,0 +1,174 @@
+"""The chapters' notebooks: sync them from their text sources, check the pairs, execute them.
+
+    python tools/notebooks.py sync                      # book/src/*.md -> book/*.ipynb, outputs kept
+    python tools/notebooks.py check                     # exit 1 when a pair is out of sync
+    python tools/notebooks.py execute [NB ...]          # execute in place at the standard profile
+    python tools/notebooks.py execute --copy            # execute copies in memory; the notebooks stay
+
+Each chapter's source is a MyST Markdown notebook in ``book/src/``, paired by jupytext (see
+``jupytext.toml``) with the executed notebook in ``book/`` that the book renders and Colab opens.
+``sync`` writes every cell's text from the source into the notebook and keeps the stored outputs
+of cells whose code did not change. ``execute`` runs a notebook with a fresh kernel, with
+``LESSONS_PROFILE`` set and ``LESSONS_EXECUTING=1`` (no live plots); it writes the notebook back
+only when every cell succeeded, and records the wall time in ``results/notebook_timings.json``
+for the landing page. With ``--copy`` it executes temporary copies (CI: every hidden check runs,
+the committed outputs stay) and records nothing; it goes on after a failure and reports all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "book" / "src"
+TIMINGS = ROOT / "results" / "notebook_timings.json"
+PROFILES = ("smoke", "standard", "full")
+
+
+def pairs() -> list[tuple[Path, Path]]:
+    """(source, notebook) for every chapter source in book/src/."""
+    return [(md, ROOT / "book" / f"{md.stem}.ipynb") for md in sorted(SOURCES.glob("*.md"))]
+
+
+def _cells(nb) -> list[tuple]:
+    """What a source decides about each cell: its type, text and tags/metadata the book reads."""
+    out = []
+    for c in nb.cells:
+        meta = {k: c.metadata[k] for k in ("tags", "mystnb") if k in c.metadata}
+        out.append((c.cell_type, c.source.strip(), json.dumps(meta, sort_keys=True)))
+    return out
+
+
+def out_of_sync() -> list[str]:
+    """The notebooks whose cells differ from their sources' (or that are missing)."""
+    import jupytext
+
+    stale = []
+    for md, ipynb in pairs():
+        if not ipynb.is_file() or _cells(jupytext.read(md)) != _cells(jupytext.read(ipynb)):
+            stale.append(f"{ipynb.relative_to(ROOT)} (source {md.relative_to(ROOT)})")
+    return stale
+
+
+def sync() -> list[Path]:
+    """Write each source into its notebook, keeping the outputs of unchanged code cells."""
+    import jupytext
+    from jupytext.combine import combine_inputs_with_outputs
+
+    changed = []
+    for md, ipynb in pairs():
+        new = jupytext.read(md)
+        if ipynb.is_file():
+            old = jupytext.read(ipynb)
+            if _cells(new) == _cells(old):
+                continue
+            combine_inputs_with_outputs(new, old)
+        new.metadata.pop("jupytext", None)
+        new.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        _write_notebook(new, ipynb)
+        changed.append(ipynb)
+    return changed
+
+
+def _write_notebook(nb, path: Path) -> None:
+    import nbformat
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        nbformat.write(nb, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -> float:
+    """Run every cell of ``path`` with a fresh kernel in ``path``'s folder; write the outputs back
+    (unless ``copy``: then the executed copy stays in memory); return the seconds taken."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    if path.suffix != ".ipynb" or not path.is_file():
+        raise ValueError(f"expected an existing .ipynb file; got {str(path)!r}")
+    nb = nbformat.read(path, as_version=4)
+    env = {"LESSONS_PROFILE": profile, "LESSONS_EXECUTING": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    start = time.time()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    seconds = time.time() - start
+    if not copy:
+        _write_notebook(nb, path)
+    return seconds
+
+
+def record_timing(path: Path, profile: str, seconds: float) -> None:
+    """Keep the measured wall time of a notebook per profile, for the landing page (locked update)."""
+    sys.path.insert(0, str(ROOT))
+    from lessons_lib.device import describe_device, pick_device
+    from lessons_lib.files import locked, write_text
+
+    key = path.resolve().relative_to(ROOT).as_posix()
+    with locked(TIMINGS):
+        data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+        data.setdefault(key, {})[profile] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"),
+                                             "device": describe_device(pick_device(verbose=False))}
+        write_text(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/notebooks.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("sync", help="write book/src/*.md into book/*.ipynb, keeping outputs")
+    sub.add_parser("check", help="exit 1 when a notebook differs from its source")
+    ex = sub.add_parser("execute", help="execute notebooks (default: every chapter)")
+    ex.add_argument("notebooks", nargs="*", type=Path)
+    ex.add_argument("--profile", default="standard", choices=PROFILES)
+    ex.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    ex.add_argument("--copy", action="store_true", help="execute copies in memory: nothing is written or recorded")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        for path in sync():
+            print(f"synced {path.relative_to(ROOT)}")
+        return 0
+    if args.command == "check":
+        stale = out_of_sync()
+        for s in stale:
+            print(f"out of sync: {s}; run `make sync`", file=sys.stderr)
+        return 1 if stale else 0
+    stale = out_of_sync()
+    if stale:
+        print("error: sync first (`make sync`): " + ", ".join(stale), file=sys.stderr)
+        return 2
+    paths = args.notebooks or [ipynb for _, ipynb in pairs()]
+    failed = []
+    for path in paths:
+        print(f"executing {path} at the {args.profile} profile ...", flush=True)
+        try:
+            seconds = execute(path, args.profile, args.timeout, copy=args.copy)
+            if not args.copy:
+                record_timing(path, args.profile, seconds)
+        except Exception as exc:  # report every notebook, then fail
+            failed.append(path)
+            print(f"  FAILED: {type(exc).__name__}: {str(exc)[-3000:]}", flush=True)
+            continue
+        print(f"  done in {seconds:.0f} s", flush=True)
+    if failed:
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
