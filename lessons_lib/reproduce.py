@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -137,7 +138,9 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
         plan[exp.name] = seed_list
     done = {n: [] for n in plan}
     records, failures = [], []
-    work = {n: work_root / f"{n}-{profile}" for n in plan}
+    tag = f"{profile}-" + hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8] if overrides \
+        else profile
+    work = {n: work_root / f"{n}-{tag}" for n in plan}  # finished seeds of another setting are never reused
 
     def finish(name, result):
         done[name].append(result)
@@ -182,6 +185,12 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
     if failures:
         raise RuntimeError(f"{len(failures)} run(s) failed: " + ", ".join(f"{n}/seed {s}" for n, s, _ in failures))
     return records
+
+
+def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, out=None, device=None,
+        overrides: dict | None = None, verbose: bool = True, jobs: int = 1, checkpoints=None) -> dict:
+    """Run one experiment for each seed, write ``<out>/<name>.json`` and return the record."""
+    return run_many([name], profile, seeds, out, device, overrides, jobs, checkpoints, verbose=verbose)[0]
 
 
 @contextlib.contextmanager

@@ -54,11 +54,14 @@ def load_result(name: str, folder: str | Path | None = None) -> dict | None:
 
 
 def is_full_scale(record) -> bool:
-    """A record of the full profile, with no overrides, from a clean commit."""
+    """A record of the full profile, with no overrides, not from a modified checkout ("-dirty").
+
+    (Records made before commits were recorded say ``commit: null``; they are shown as such.)
+    """
     if not isinstance(record, dict) or record.get("profile") != "full" or record.get("overrides"):
         return False
     commit = (record.get("environment") or {}).get("commit")
-    return isinstance(commit, str) and not commit.endswith("-dirty")
+    return not (isinstance(commit, str) and commit.endswith("-dirty"))
 
 
 def summarize(values: list) -> dict:
@@ -88,3 +91,24 @@ def metric(record: dict, key: str) -> dict:
     if key not in record["summary"]:
         raise ValueError(f"{record['name']} has no metric {key!r}; it has {sorted(record['summary'])}")
     return record["summary"][key]
+
+
+def show_result(name: str, metrics: list[str] | None = None, folder=None, scale: float = 1.0, unit: str = ""):
+    """A table of a full-scale result's metrics (mean ± std over seeds, min, max) with its provenance
+    as the caption, or None when it has not been measured (the page says so in its own words)."""
+    from .page import Table
+
+    record = load_result(name, folder)
+    if record is None:
+        return None
+    rows = []
+    for key, s in record["summary"].items():
+        if metrics is not None and key not in metrics:
+            continue
+        if s["mean"] is None:
+            rows.append([key, f"not reached by any of {s['not_reached']} seeds", "", ""])
+            continue
+        never = f" ({s['not_reached']} seeds never reached it)" if s.get("not_reached") else ""
+        rows.append([key, f"{s['mean'] * scale:.4g}{unit} ± {s['std'] * scale:.2g}{unit}{never}",
+                     f"{s['min'] * scale:.4g}{unit}", f"{s['max'] * scale:.4g}{unit}"])
+    return Table(["metric", "mean ± std over seeds", "min", "max"], rows, caption=provenance(record))

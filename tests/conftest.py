@@ -37,3 +37,11 @@ def sample():
     from lessons_lib.data import load_sample
 
     return load_sample()
+
+
+@pytest.fixture(autouse=True)
+def checkpoints_in_tmp(tmp_path_factory, monkeypatch):
+    """reproduce keeps its checkpoints and finished seeds in a temporary folder during tests."""
+    from lessons_lib import reproduce
+
+    monkeypatch.setattr(reproduce, "DEFAULT_CHECKPOINTS", tmp_path_factory.mktemp("checkpoints"))

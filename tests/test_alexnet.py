@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from lessons_lib import inspect, pretrained, reproduce
+from lessons_lib import pretrained, reproduce
+from lessons_lib.analysis import architecture as inspect
 from lessons_lib.experiments import alexnet as ex
 from lessons_lib.models import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
 from lessons_lib.training import History

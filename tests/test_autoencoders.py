@@ -173,7 +173,7 @@ def test_training_reads_no_labels(sample):
     """The training loader is built with y=None: targets are the inputs themselves."""
     train, _ = sample
     x = ae.as_images(train)[:256]
-    trainer = ae.train_autoencoder(LinearAutoencoder(4), x, 1, batch_size=64, progress=False, live_plot=False,
+    trainer = ae.train_autoencoder(LinearAutoencoder(4), x, 1, batch_size=64, live_plot=False,
                                    verbose=False)
     assert math.isfinite(trainer.history.last["train_loss"])
     inputs, targets = next(iter(ae.DeviceLoader(x, None, 64)))

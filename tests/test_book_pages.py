@@ -1,5 +1,5 @@
-"""The book's generated and copied pages: the timings table of the landing page, and the
-lecture reproduced verbatim in book/seed.md."""
+"""The book's generated and copied pages: the timings table of the landing page (book/_ext), the
+lecture reproduced verbatim in book/seed.md, and the apparatus every chapter carries."""
 import hashlib
 import json
 import re
@@ -8,9 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from lessons_lib import pages
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pages = _load("book/_ext/lessons_book.py")
+notebooks = _load("tools/notebooks.py")
 SEED_SOURCE = ROOT.parent / "shared" / "seed" / "cnn_examples.md"  # the development checkout's copy
 
 
@@ -48,7 +59,7 @@ def test_timings_table_from_records(tmp_path):
     }
     (tmp_path / "results" / "notebook_timings.json").write_text(json.dumps(timings))
     full = {"name": "alexnet_relu", "chapter": "alexnet", "profile": "full", "overrides": {},
-            "wall_time_s": 80.2, "environment": {"device": "cuda (NVIDIA H100)"}}
+            "wall_time_s": 80.2, "environment": {"device": "cuda (NVIDIA H100)", "commit": "abc"}}
     (tmp_path / "results" / "alexnet_relu.json").write_text(json.dumps(full))
     cut = dict(full, name="cut", overrides={"epochs": 1}, wall_time_s=5)  # not a full-profile result
     (tmp_path / "results" / "cut.json").write_text(json.dumps(cut))
@@ -61,8 +72,8 @@ def test_timings_table_from_records(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0] for r in rows] == ["| {doc}`lenet.ipynb </book/lenet>`",
                                                      "| {doc}`alexnet.ipynb </book/alexnet>`", "| `book/extra.ipynb`"]
-    assert rows[0].count(pages.NOT_MEASURED) == 4
-    assert rows[1] == ("| {doc}`alexnet.ipynb </book/alexnet>` | 9 s | 5 min 12 s | — | "
+    assert rows[0].count(pages.NOT_MEASURED) == 3
+    assert rows[1] == ("| {doc}`alexnet.ipynb </book/alexnet>` | 9 s | 5 min 12 s | "
                        "1 min 20 s for 1 experiment on cuda (NVIDIA H100) |")
     assert "1 min 01 s" in rows[2] and "gone" not in text
     assert "`standard` on cpu (2 threads)" in text
@@ -75,7 +86,7 @@ def test_timings_table_from_records(tmp_path):
 def test_timings_table_without_records(tmp_path):
     make_book(tmp_path, chapters=("rnn",))
     text = pages.timings_table(tmp_path / "results" / "missing.json", tmp_path / "results", tmp_path, out=None)
-    assert "| {doc}`rnn.ipynb </book/rnn>` | " + " | ".join([pages.NOT_MEASURED] * 4) + " |" in text
+    assert "| {doc}`rnn.ipynb </book/rnn>` | " + " | ".join([pages.NOT_MEASURED] * 3) + " |" in text
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "(no notebooks yet)" in pages.timings_table(empty / "t.json", empty, empty, out=None)
@@ -93,20 +104,33 @@ def test_timings_table_rejects_a_broken_record(tmp_path):
 
 
 def test_timings_recorded_by_execute_reach_the_table(tmp_path, monkeypatch):
-    """The contract with lessons_lib.execute: what record_timing writes, the table shows."""
-    from lessons_lib import execute
-
+    """The contract with tools/notebooks.py: what record_timing writes, the table shows."""
     make_book(tmp_path, chapters=("lenet",))
     record = tmp_path / "results" / "notebook_timings.json"
-    monkeypatch.setattr(execute, "TIMINGS", record)
-    execute.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
+    monkeypatch.setattr(notebooks, "TIMINGS", record)
+    notebooks.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
     text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None).replace("\u00a0", " ")
     assert "| {doc}`lenet.ipynb </book/lenet>` | — | 4 min 59 s | — |" in text
 
 
+def test_concurrent_timing_records_lose_nothing(tmp_path, monkeypatch):
+    """record_timing is a locked read-modify-write: writers in parallel processes keep every entry."""
+    import subprocess
+    import sys
+
+    record = tmp_path / "timings.json"
+    code = ("import importlib.util, sys, pathlib; spec = importlib.util.spec_from_file_location('nb', sys.argv[1]); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); m.TIMINGS = pathlib.Path(sys.argv[2]); "
+            "[m.record_timing(m.ROOT / 'book' / f'{sys.argv[3]}{i}.ipynb', 'smoke', i) for i in range(15)]")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ROOT / "tools/notebooks.py"), str(record), w])
+             for w in ("a", "b", "c")]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    assert len(json.loads(record.read_text())) == 45
+
+
 def test_the_repository_table_builds():
     text = pages.timings_table(out=None)
-    assert text.startswith("| notebook | smoke | standard | full |")
+    assert text.startswith("| notebook | smoke | standard | the chapter's full-scale experiments |")
 
 
 def test_sphinx_hooks(tmp_path):
@@ -115,9 +139,10 @@ def test_sphinx_hooks(tmp_path):
     config = SimpleNamespace(exclude_patterns=["_build"])
     pages._on_config_inited(app, config)
     assert (tmp_path / "book" / "_generated" / "timings.md").is_file()
+    assert (tmp_path / "book" / "_generated" / "results.md").is_file()
     assert config.exclude_patterns == ["_build", "book/_generated"]
 
-    from sphinx.builders.html._assets import _JavaScript
+    _JavaScript = pytest.importorskip("sphinx.builders.html._assets")._JavaScript
 
     scripts = [_JavaScript("a.js"), _JavaScript(None, body="const X = 1"), _JavaScript("", body="const X = 1"),
                _JavaScript("a.js"), _JavaScript("b.js", priority=100)]
@@ -153,42 +178,8 @@ def test_seed_page_links_each_part_to_a_chapter():
     assert len(seed_page_blocks()) == len(parts)
 
 
-def test_time_notebooks_records_without_touching_the_notebook(tmp_path, monkeypatch):
-    import nbformat
-
-    from lessons_lib import execute
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import os\nassert os.environ['LESSONS_PROFILE'] == 'smoke'\nprint('ran')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "x.ipynb"
-    nbformat.write(nb, path)
-    before = path.read_bytes()
-    record = tmp_path / "timings.json"
-    monkeypatch.setattr(execute, "TIMINGS", record)
-
-    times = pages.time_notebooks([path], "smoke", timeout=120)
-    assert path.read_bytes() == before  # outputs not saved
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["timings.json", "x.ipynb"]  # no copy left
-    entry = json.loads(record.read_text())["x.ipynb"]["smoke"]
-    assert entry["seconds"] == pytest.approx(times[str(path)], abs=0.1)
-
-    with pytest.raises(ValueError, match="profile"):
-        pages.time_notebooks([path], "huge")
-    with pytest.raises(ValueError, match="existing .ipynb"):
-        pages.time_notebooks([tmp_path / "missing.ipynb"], "smoke")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["timings.json", "x.ipynb"]
-
-
-def test_cli_rejects_notebooks_without_time():
-    with pytest.raises(SystemExit):
-        pages.main(["book/lenet.ipynb"])
-
-
 # The apparatus every chapter notebook carries (house conventions 2, 4, 5, 6 and 7).
-from lessons_lib.notebooks import book_notebooks  # noqa: E402
-
-CHAPTERS = [p for p in book_notebooks() if not p.name.startswith(".")]
+CHAPTERS = [ipynb for _, ipynb in notebooks.pairs()]
 
 
 def _markdown(nb) -> str:
@@ -218,7 +209,7 @@ def test_chapter_apparatus(path):
     if text.count("{solution}") and text.count("{exercise}") < 1:
         problems.append("solutions without exercises")
     for i, cell in enumerate(nb.cells):
-        # "\approx" or "\frac" in a generator's non-raw string becomes a control character
+        # a control character in a source is a lost backslash escape
         bad = re.search(r"[\x00-\x08\x0b-\x1f]|\$[^$\n]*\t[^$\n]*\$", cell.source)
         if bad:
             problems.append(f"cell {i} holds a control character (a lost backslash escape?): "

@@ -25,15 +25,18 @@ def test_unknown_profile_lists_valid_names(monkeypatch):
 
 def test_settings_picks_active_profile(monkeypatch):
     monkeypatch.setenv("LESSONS_PROFILE", "full")
-    P = config.settings(smoke=dict(epochs=1), standard=dict(epochs=4), full=dict(epochs=75))
+    S = config.Profiles(smoke=dict(epochs=1), standard=dict(epochs=4), full=dict(epochs=75))
+    P = S()
     assert (P.profile, P.epochs) == ("full", 75)
+    assert S("smoke").epochs == 1
+    assert "epochs" in repr(S) and "full *" in repr(S) and "<td>75</td>" in S._repr_html_()
 
 
 def test_settings_rejects_missing_profile_and_mismatched_keys():
     with pytest.raises(ValueError, match="missing \\['full'\\]"):
-        config.settings(smoke=dict(epochs=1), standard=dict(epochs=2))
+        config.Profiles(smoke=dict(epochs=1), standard=dict(epochs=2))
     with pytest.raises(ValueError, match="same keys"):
-        config.settings(smoke=dict(epochs=1), standard=dict(epochs=2), full=dict(epoch=3))
+        config.Profiles(smoke=dict(epochs=1), standard=dict(epochs=2), full=dict(epoch=3))
 
 
 def test_pick_device_says_which(capsys):
@@ -65,7 +68,9 @@ def test_seed_everything_rejects_bad_seed(bad):
 def test_environment_and_report(capsys):
     env = environment("cpu")
     assert env["torch"] == torch.__version__ and env["device"].startswith("cpu")
-    lessons_lib.report()
+    from lessons_lib.page import report
+
+    report()
     out = capsys.readouterr().out
     for key in ("profile:", "device:", "versions:", "wall time:"):
         assert key in out

@@ -68,7 +68,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     net = LeNet()
     loader = DeviceLoader(train.images, train.labels, 64, shuffle=False, drop_last=True, scale=1 / 256)
     trainer = Trainer(net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), device="cpu",
-                      live_plot=False, progress=False, verbose=False)
+                      live_plot=False, verbose=False)
     trainer.fit(loader, epochs=2)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(ddp["state_dict"][k], v, rtol=1e-4, atol=1e-5, msg=f"parameter {k}")

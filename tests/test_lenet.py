@@ -9,7 +9,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lessons_lib import inspect, reproduce, visualize  # noqa: E402
+from lessons_lib import reproduce  # noqa: E402
+from lessons_lib.analysis import architecture as inspect  # noqa: E402
+from lessons_lib.analysis import plots as visualize  # noqa: E402
+from lessons_lib.analysis import predictions  # noqa: E402
 from lessons_lib.data import DeviceLoader  # noqa: E402
 from lessons_lib.experiments import lenet as exp  # noqa: E402
 from lessons_lib.models.layers import LocallyConnected2d  # noqa: E402
@@ -104,19 +107,19 @@ def test_feature_maps_predict_and_errors():
     torch.manual_seed(0)
     model = LeNet()
     x = torch.rand(3, 1, 28, 28)
-    maps = visualize.feature_maps(model, x, ["features.0", "features.5"])
+    maps = predictions.feature_maps(model, x, ["features.0", "features.5"])
     assert maps["features.0"].shape == (3, 20, 24, 24) and maps["features.5"].shape == (3, 50, 4, 4)
     with pytest.raises(ValueError, match="unknown"):
-        visualize.feature_maps(model, x, ["nope"])
+        predictions.feature_maps(model, x, ["nope"])
     loader = DeviceLoader(torch.randint(0, 255, (10, 28, 28), dtype=torch.uint8), torch.arange(10), 4, shuffle=False)
-    probs, targets = visualize.predict(model, loader)
+    probs, targets = predictions.predict(model, loader)
     assert probs.shape == (10, 10) and torch.allclose(probs.sum(1), torch.ones(10))
     probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
-    idx, pred, conf = visualize.confident_errors(probs, torch.tensor([0, 0, 0, 1]), k=5)
+    idx, pred, conf = predictions.confident_errors(probs, torch.tensor([0, 0, 0, 1]), k=5)
     assert idx.tolist() == [1, 3, 2] and pred.tolist() == [1, 0, 1]
     assert conf.tolist() == pytest.approx([0.8, 0.7, 0.6])
     with pytest.raises(ValueError, match="probs"):
-        visualize.confident_errors(probs, torch.tensor([0, 1]))
+        predictions.confident_errors(probs, torch.tensor([0, 1]))
 
 
 def test_draw_receptive_fields():
@@ -130,22 +133,41 @@ def test_draw_receptive_fields():
         visualize.draw_receptive_fields(LeNet(), torch.rand(28, 28), ["classifier.1"])
 
 
-def test_variants_and_experiments_registered():
+def test_variants_and_experiments_listed():
     names = set(reproduce.experiments())
-    for variant in exp.VARIANTS:
-        assert exp.experiment_name(variant) in names
-    with pytest.raises(ValueError, match="variant"):
-        exp.experiment_name("nope")
-    with pytest.raises(ValueError, match="variant"):
+    assert {f"lenet_{v}" for v in exp.VARIANTS} <= names
+    with pytest.raises(ValueError, match="variant must be one of"):
         exp.train_lenet("nope")
-    P = exp.profile_settings("full")
+    P = exp.SETTINGS("full")
     assert P.epochs == 75 and P.source == "full"
+
+
+def test_layer_table_leaves_out_placeholder_layers():
+    names = [L.name for L in inspect.layer_table(LeNet(), (1, 28, 28))]
+    assert names == ["features.0", "features.2", "features.3", "features.5", "classifier.0", "classifier.1",
+                     "classifier.2", "classifier.4"]  # no Identity, no Dropout(p=0)
+    assert "classifier.3" in [L.name for L in inspect.layer_table(LeNet(dropout=0.5), (1, 28, 28))]
+
+
+def test_caffe_xavier_filler_and_bias_learning_rate():
+    torch.manual_seed(0)
+    model = exp.caffe_xavier_(LeNet())
+    conv2 = model.features[3]  # 20 input maps x 5 x 5 = fan-in 500
+    bound = (3 / 500) ** 0.5
+    assert conv2.weight.abs().max() <= bound and conv2.weight.abs().max() > 0.95 * bound
+    assert float(conv2.weight.var()) == pytest.approx(1 / 500, rel=0.05)  # Caffe's variance: 1 / fan_in
+    assert all(float(m.bias.abs().max()) == 0 for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    opt = exp.caffe_sgd(model, bias_lr_mult=2.0)
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(conv2.bias)] == 0.02 and lrs[id(conv2.weight)] == 0.01
+    assert all(g["weight_decay"] == 5e-4 for g in opt.param_groups)  # decay_mult stays 1
 
 
 @pytest.mark.parametrize("variant", list(exp.VARIANTS))
 def test_experiment_end_to_end_smoke(variant, tmp_path):
-    name = exp.experiment_name(variant)
-    record = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
+    name = f"lenet_{variant}"
+    record = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False,
+                           checkpoints=tmp_path / "ck")
     assert (tmp_path / f"{name}.json").is_file()
     acc = record["summary"]["test_accuracy"]["mean"]
     assert 0.1 < acc <= 1.0

@@ -1,3 +1,4 @@
+import json
 import pytest
 import torch
 
@@ -165,7 +166,7 @@ def test_full_profile_experiments_run_with_small_overrides(tmp_path, name, sets)
     for s in sets:
         argv += ["--set", s]
     assert reproduce.main(argv) == 0
-    rec = reproduce.load_result(name, tmp_path)
+    rec = json.loads((tmp_path / f"{name}.json").read_text())
     assert rec["profile"] == "full" and rec["overrides"] and rec["summary"]
 
 
@@ -185,23 +186,6 @@ def test_gradient_norms_of_a_model_on_the_gpu():
     assert r["loop_s"] > 0 and r["fused_s"] > 0
 
 
-def test_notebooks_match_their_generator():
-    """book/rnn*.ipynb are written by tools/make_rnn_notebooks.py: same cells, after the setup cell."""
-    import importlib.util
-    from pathlib import Path
-
-    import nbformat
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("make_rnn_notebooks", root / "tools" / "make_rnn_notebooks.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    for cells, name in ((gen.rnn, "rnn.ipynb"), (gen.apps, "rnn_applications.ipynb")):
-        nb = nbformat.read(root / "book" / name, as_version=4)
-        body = nb.cells[1:]
-        assert [(c.cell_type, c.source) for c in body] == [(c.cell_type, c.source) for c in cells], name
-
-
 def test_train_adding_accepts_a_given_model():
     model = M.SequenceModel("rnn", 2, 4, 1)
     model.body.rnn = torch.nn.RNN(2, 4, nonlinearity="relu", batch_first=True)
@@ -212,35 +196,12 @@ def test_train_adding_accepts_a_given_model():
 
 
 def test_train_adding_sets_the_lstm_forget_bias_only():
-    from lessons_lib.experiments.rnn import adding_settings, train_adding
+    from lessons_lib.experiments.rnn import ADDING, train_adding
 
-    quiet = dict(progress=False, live_plot=False, verbose=False)
+    quiet = dict(live_plot=False, verbose=False)
     lstm = train_adding("lstm", 5, 0, 64, n_test=64, hidden=4, forget_bias=1.0, **quiet).model.body.rnn
     total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # rows H..2H of PyTorch's LSTM biases are the forget gate's
     assert torch.allclose(total[4:8], torch.ones(4)) and not torch.allclose(total[:4], torch.ones(4))
     gru = train_adding("gru", 5, 0, 64, n_test=64, hidden=4, forget_bias=1.0, **quiet).model.body.rnn
     assert not torch.allclose((gru.bias_ih_l0 + gru.bias_hh_l0)[4:8], torch.ones(4))
-    assert adding_settings("full").forget_bias == 1.0 and adding_settings("standard").forget_bias == 0.0
-
-
-@pytest.mark.parametrize("profile", ["smoke", "standard", "full"])
-def test_notebook_adding_settings_match_the_registered_experiment(profile, monkeypatch):
-    """rnn.ipynb states its adding-problem settings in its profile cell; the registered
-    experiment (what `reproduce rnn_adding` runs) must use the same ones."""
-    import json
-
-    from lessons_lib import config
-    from lessons_lib.experiments.rnn import adding_settings
-
-    monkeypatch.setenv("LESSONS_PROFILE", profile)
-    from pathlib import Path
-
-    nb = json.loads((Path(__file__).resolve().parent.parent / "book" / "rnn.ipynb").read_text())
-    cell = next("".join(c["source"]) for c in nb["cells"]
-                if c["cell_type"] == "code" and "P = config.settings(" in "".join(c["source"]))
-    ns = {"config": config}
-    exec(cell, ns)
-    P, E = ns["P"], adding_settings(profile)
-    for key, nb_key in (("lengths", "lengths"), ("epochs", "epochs"), ("n_train", "n_train"), ("hidden", "hidden"),
-                        ("batch_size", "batch"), ("lr", "lr"), ("forget_bias", "forget_bias")):
-        assert getattr(P, nb_key) == getattr(E, key), (profile, key)
+    assert ADDING("full").forget_bias == 1.0 and ADDING("standard").forget_bias == 0.0

@@ -50,7 +50,7 @@ def out_of_sync() -> list[str]:
 
     stale = []
     for md, ipynb in pairs():
-        if not ipynb.is_file() or _cells(jupytext.read(md)) != _cells(jupytext.read(ipynb)):
+        if not ipynb.is_file() or _cells(jupytext.read(md, fmt="md:myst")) != _cells(jupytext.read(ipynb)):
             stale.append(f"{ipynb.relative_to(ROOT)} (source {md.relative_to(ROOT)})")
     return stale
 
@@ -62,12 +62,12 @@ def sync() -> list[Path]:
 
     changed = []
     for md, ipynb in pairs():
-        new = jupytext.read(md)
+        new = jupytext.read(md, fmt="md:myst")
         if ipynb.is_file():
             old = jupytext.read(ipynb)
             if _cells(new) == _cells(old):
                 continue
-            combine_inputs_with_outputs(new, old)
+            new = combine_inputs_with_outputs(new, old, fmt="md:myst")
         new.metadata.pop("jupytext", None)
         new.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
         _write_notebook(new, ipynb)

@@ -7,6 +7,8 @@ title and labelled axes, so a notebook can compose them.
 """
 from __future__ import annotations
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -57,6 +59,19 @@ class LivePlot:
     notebook sees it grow, and a notebook executed headless keeps exactly one final figure.
     """
 
+    @classmethod
+    def start(cls, metric: str | None, history, wanted: bool | None = None) -> "LivePlot | None":
+        """A live plot for a trainer, or None when not ``wanted`` (default: only in an interactive
+        notebook; never while notebooks are executed unattended, ``LESSONS_EXECUTING=1``)."""
+        if wanted is None:
+            wanted = _in_notebook() and os.environ.get("LESSONS_EXECUTING", "") in ("", "0")
+        if not wanted:
+            return None
+        plot = cls(metric)
+        if history:
+            plot.update(history)
+        return plot
+
     def __init__(self, metric: str | None = "accuracy"):
         from IPython.display import display
 
@@ -89,6 +104,15 @@ class LivePlot:
 
     def close(self) -> None:
         self.fig.clear()
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def image_grid(images, nrow: int | None = None, titles=None, ax=None, cmap: str = "gray",

@@ -9,13 +9,13 @@ resuming in :mod:`lessons_lib.training.checkpoint`.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..analysis.plots import LivePlot
 from . import checkpoint as ckpt
 
 
@@ -52,7 +52,7 @@ class Trainer:
     None. ``scheduler`` (a ``torch.optim.lr_scheduler``) is stepped after every batch.
     ``grad_clip`` clips the gradients' global norm. ``checkpoint`` is a file written after every
     epoch; ``fit`` resumes from it, and refuses one written for other ``settings``, another model
-    or optimiser. ``live_plot`` redraws the curves after each epoch (default: in a notebook).
+    or optimiser. ``live_plot`` redraws the curves after each epoch (default: in an interactive notebook).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn=F.cross_entropy, *,
@@ -77,7 +77,7 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.settings = dict(settings or {})
         self.verbose = verbose
-        self.live_plot = _in_notebook() and not _headless() if live_plot is None else live_plot
+        self.live_plot = live_plot
         self.history = History()
 
     def step(self, x: torch.Tensor, y: torch.Tensor):
@@ -131,7 +131,7 @@ class Trainer:
                 raise ValueError(f"the checkpoint {self.checkpoint} holds {done} epochs, more than the {epochs} asked "
                                  f"for: ask for at least {done}, or delete it to start afresh")
             self._say(f"Resumed from {self.checkpoint} after epoch {done}")
-        plot = _live_plot(self) if self.live_plot else None
+        plot = LivePlot.start(self.metric_name, self.history, self.live_plot)
         for epoch in range(len(self.history) + 1, epochs + 1):
             try:
                 start = time.perf_counter()
@@ -196,26 +196,3 @@ def _current_lr(optimizer) -> float:
     if hasattr(optimizer, "current_lr"):
         return float(optimizer.current_lr())
     return float(optimizer.param_groups[0]["lr"])
-
-
-def _live_plot(trainer: Trainer):
-    from ..analysis.plots import LivePlot
-
-    plot = LivePlot(trainer.metric_name)
-    if trainer.history:
-        plot.update(trainer.history)
-    return plot
-
-
-def _headless() -> bool:
-    """True while notebooks run unattended (nbval, tools/notebooks.py): no live plots."""
-    return os.environ.get("LESSONS_EXECUTING", "") not in ("", "0")
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})

@@ -43,9 +43,7 @@ def toc_docs() -> list[str]:
 
 
 def repository_url() -> str:
-    from lessons_lib.notebooks import repository_url
-
-    return repository_url(ROOT / "_config.yml").rstrip("/")
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 
 
 # One round trip per page: waits for MathJax and for every image, then reports what it found.

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from lessons_lib.analysis.architecture import empirical_receptive_field, fmt_shape, layer_table, receptive_fields, theoretical_box
+from lessons_lib.analysis.architecture import (empirical_receptive_field, fmt_shape, layer_table, receptive_fields,
+                                                theoretical_box)
 from lessons_lib.models import LeNet
 
 
