@@ -57,6 +57,8 @@ function area(el) {
 
 function where(el) {
   const a = area(el);
+  const link = a === "navigation" && el.closest && el.closest("a[href]");
+  if (link) return `in the navigation, a link to ${new URL(link.href, location.href).pathname.split("/").slice(-2).join("/")}`;
   const h = a === "navigation" || a === "page title" ? "" : heading(el);
   const what = {output: "in an output", code: "in a code cell", "code block": "in a code block",
                 text: "in the text", "page title": "in the page title",
@@ -70,17 +72,18 @@ function add(check, el, message, text, around) {
 
 // Text of the page grouped by the smallest enclosing UNIT, in reading order. Highlighted code
 // splits words over several spans: grouping joins them again ("UserWarning" + ":").
-// Outside the article, a link's text is the title or a heading of a page (the sidebar, the
-// page's contents, previous/next): it is checked on that page, as its heading, not on every
-// page that links to it. The <title> repeats the page's first heading.
+// Outside the article, a link to a place on this page (the page's contents, its own entry in
+// the sidebar) repeats a heading that is checked where it stands. Links to other pages are
+// checked (the reviewer's linter reads the sidebar too): the message names the page linked
+// to, whose title is the one to fix. The <title> repeats the page's first heading.
 function textUnits() {
   const units = new Map();
   const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const parent = n.parentElement;
     if (!parent || parent.closest(SKIP) || parent.closest("title, .onlyprint")) continue;
-    if (!parent.closest("article") && parent.closest("a[href]")) continue;
-    const unit = parent.closest(UNIT) || parent;
+    if (!parent.closest("article") && parent.closest('a[href^="#"]')) continue;
+    const unit = (!parent.closest("article") && parent.closest("a[href]")) || parent.closest(UNIT) || parent;
     units.set(unit, (units.get(unit) || "") + n.nodeValue);
   }
   return units;

@@ -116,6 +116,19 @@ def test_words_off(browser, tmp_path):
     assert not visit(browser, url, DESKTOP, words=False)["findings"]
 
 
+def test_navigation_links(browser, tmp_path):
+    """A link in the sidebar to another page counts (its title is to fix, and the message names
+    that page); a link to a heading of this page is that heading again, checked once."""
+    page = PAGE.format(css="", body="<p>Clean text.</p>").replace(
+        '<nav class="bd-docs-nav"><a href="#">Home</a></nav>',
+        '<nav class="bd-docs-nav"><a href="lenet.html">LeNet: the seed’s table</a>'
+        '<a href="#the-seed">Unfolding: the seed’s question</a></nav>')
+    path = tmp_path / "nav.html"
+    path.write_text(page, encoding="utf-8")
+    (line,) = describe(visit(browser, path.as_uri(), DESKTOP)["findings"])
+    assert "a link to" in line and "lenet.html" in line and "LeNet: the seed’s table" in line, line
+
+
 def test_message_quotes_the_text(browser, tmp_path):
     body = "<section><h3>Receptive fields</h3>" + output("0.7276785714285714") + "</section>"
     (line,) = describe(visit(browser, write(tmp_path, "q", body), DESKTOP)["findings"])
