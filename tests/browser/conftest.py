@@ -6,6 +6,10 @@ It needs the built book (``_build/html``: skipped when absent), Debian's ``chrom
 ``chromium-driver`` packages and selenium; it never downloads a browser or a driver. The
 plain ``pytest tests book`` run leaves this directory alone (nothing here is even imported).
 ``LESSONS_BOOK_HTML`` points it at another build folder (screenshots go beside it).
+
+test_pages.py checks every page of the built book; test_page_checks.py proves each of its
+reader checks (page_checks.js, run through browsing.py) on tiny synthetic pages, and needs
+no built book. Every page is saved whole at 1400 and 390 px under ``_build/screenshots/``.
 """
 import os
 import socket
@@ -50,8 +54,10 @@ def server(html_dir):
 
 
 @pytest.fixture(scope="session")
-def browser(html_dir):
-    """Headless Chromium driven by the system's chromedriver (never a downloaded one)."""
+def browser():
+    """Headless Chromium driven by the system's chromedriver (never a downloaded one).
+
+    browsing.visit sets the width of each page it opens (1400 or 390 px, device scale 1)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -61,7 +67,7 @@ def browser(html_dir):
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,900", "--hide-scrollbars", "--force-device-scale-factor=1",
+                "--window-size=1400,900", "--hide-scrollbars", "--force-device-scale-factor=1",
                 "--no-first-run", "--disable-extensions", "--disable-background-networking"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -1,10 +1,20 @@
 """Every page of the built book, opened in headless Chromium the way a reader meets it.
 
-Per page: no console errors (the book must work offline: nothing from a CDN), every image
-loaded, the math typeset by MathJax, internal links that lead to existing pages and
-anchors, and a sidebar that links to every chapter of ``_toc.yml``. Chapter pages also get
-a screenshot of their first screen under ``_build/screenshots/`` and, when they are
-notebooks, their launch buttons (Colab, Binder) plus the repository and issue buttons.
+Per page, at 1400 px: no console errors (the book must work offline: nothing from a CDN),
+every image loaded, the math typeset by MathJax, internal links that lead to existing pages
+and anchors, and a sidebar that links to every chapter of ``_toc.yml``; notebook chapters
+have their launch buttons (Colab, Binder) plus the repository and issue buttons.
+
+Then what a reader should never meet (page_checks.js, proven on synthetic pages by
+test_page_checks.py), one test per check and page so that the summary lists them:
+``raw-table`` (a paragraph starting with "|"), ``bare-number`` (an output that is only a
+number), ``warning`` (a stored warning, stderr output or traceback), ``alt-text`` (an image
+without alt text), ``words`` and ``hash`` (the lecture called "the seed", an issue number,
+"glue", a commit hash: not on the appendix that reproduces the lecture), and ``phone``: at
+390 px the page must not scroll sideways, nor log a console error.
+
+Every page is also saved whole (its full height) at 1400 and at 390 px as
+``_build/screenshots/<page>-1400.png`` and ``-390.png`` for review.
 See conftest.py for how to run it.
 """
 import os
@@ -14,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+
+from browsing import DESKTOP, PHONE, describe, describe_overflow, visit
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("LESSONS_BOOK_HTML", ROOT / "_build" / "html")).resolve()  # as in conftest.py
@@ -43,50 +55,28 @@ def toc_docs() -> list[str]:
 
 
 def repository_url() -> str:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+    """``repository.url`` of ``_config.yml`` (read here: the test does not import the library)."""
+    return str(yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]).rstrip("/")
 
 
-# One round trip per page: waits for MathJax and for every image, then reports what it found.
-INSPECT = r"""
-const done = arguments[arguments.length - 1];
-(async () => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    try { await MathJax.startup.promise; } catch (e) {}
-  }
-  for (const img of document.images) { img.loading = "eager"; }
-  const until = Date.now() + 20000;
-  while (Date.now() < until && Array.from(document.images).some(i => !i.complete)) {
-    await new Promise(r => setTimeout(r, 100));
-  }
-  const maths = Array.from(document.querySelectorAll(".math"));
-  const article = document.querySelector("article") || document.body;
-  const clone = article.cloneNode(true);
-  clone.querySelectorAll("pre, code, script, style, mjx-container").forEach(e => e.remove());
-  done({
-    title: document.title,
-    images: Array.from(document.images).map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth,
-                                                   h: i.naturalHeight, complete: i.complete})),
-    math: maths.length,
-    typeset: maths.filter(m => m.querySelector("mjx-container")).length,
-    mathErrors: Array.from(document.querySelectorAll("mjx-merror")).map(e => e.textContent),
-    mathjax: (window.MathJax && MathJax.version) || null,
-    rawTex: (clone.textContent.match(/\\\(|\\\[|\$\$|\\begin\{/g) || []).length,
-    links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),
-    nav: Array.from(document.querySelectorAll("nav.bd-docs-nav a[href]")).map(a => a.href),
-    headerLinks: Array.from(document.querySelectorAll(".article-header-buttons a[href], .dropdown-launch-buttons a[href]"))
-                      .map(a => a.href),
-    body: document.body ? document.body.innerText.length : 0,
-  });
-})();
-"""
+# Pages that are Sphinx's own (no prose of ours) and the appendix that reproduces the lecture
+# verbatim: the maintainer-words and hash checks leave them alone.
+NOT_PROSE = {"genindex.html", "search.html", "book/seed.html"}
+REDIRECT = "index.html"  # the root index.html only redirects to the landing page
 
 
-def _open(browser, url):
-    browser.get_log("browser")  # drop what earlier pages left
-    browser.get(url)
-    info = browser.execute_async_script(INSPECT)
-    info["console"] = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
-    return info
+@pytest.fixture(scope="session")
+def report(server, browser, screenshots_dir):
+    """``report(page, width)``: the page visited once per width (then cached), screenshot saved."""
+    cache = {}
+
+    def get(page: str, width: int) -> dict:
+        if (page, width) not in cache:
+            shot = screenshots_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', page.removesuffix('.html'))}-{width}.png"
+            cache[page, width] = visit(browser, server + page, width, words=page not in NOT_PROSE, shot=shot)
+        return cache[page, width]
+
+    return get
 
 
 def source_has_math(html_dir: Path, doc: str) -> bool:
@@ -133,9 +123,8 @@ def test_book_is_built(html_dir):
 
 
 @pytest.mark.parametrize("page", PAGES or ["book/index.html"])
-def test_page(page, html_dir, server, browser, screenshots_dir):
-    url = server + page
-    info = _open(browser, url)
+def test_page(page, html_dir, server, report):
+    info = report(page, DESKTOP)
     problems = []
 
     if info["body"] < 20:
@@ -159,7 +148,7 @@ def test_page(page, html_dir, server, browser, screenshots_dir):
         problems.append(f"{info['rawTex']} untypeset TeX delimiters in the page's text")
     problems += [f"broken link: {b}" for b in _check_links(html_dir, server, info["links"])]
 
-    is_page = page not in ("index.html",)  # the root index.html only redirects to the landing page
+    is_page = page != REDIRECT
     if is_page and page not in ("genindex.html", "search.html"):
         nav = {re.sub(r"\.html(#.*)?$", "", urlsplit(h).path.lstrip("/")) for h in info["nav"]}
         nav |= {doc}  # the current page's own entry may be rendered without a link
@@ -167,12 +156,10 @@ def test_page(page, html_dir, server, browser, screenshots_dir):
         if missing:
             problems.append(f"the table of contents does not link to {missing}")
 
+    shot = info["screenshot"]
+    if not shot.is_file() or shot.stat().st_size < 1000:
+        problems.append(f"screenshot {shot} not written")
     if doc in toc_docs():
-        browser.execute_script("window.scrollTo(0, 0)")
-        shot = screenshots_dir / (doc.replace("/", "_") + ".png")
-        browser.save_screenshot(str(shot))
-        if not shot.is_file() or shot.stat().st_size < 1000:
-            problems.append(f"screenshot {shot} not written")
         if (html_dir / "_sources" / f"{doc}.ipynb").is_file():
             repo = repository_url()
             path = f"{doc}.ipynb"
@@ -189,4 +176,35 @@ def test_page(page, html_dir, server, browser, screenshots_dir):
                 elif what in ("Colab", "Binder") and not any(path in h for h in hits):
                     problems.append(f"the {what} button does not open {path}: {hits}")
 
-    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+    if problems:
+        pytest.fail(f"{page}:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+# What a reader should never meet. Each check of page_checks.js is its own test per page.
+READER_CHECKS = ["raw-table", "bare-number", "warning", "alt-text", "words", "hash"]
+
+
+@pytest.mark.parametrize("check", READER_CHECKS)
+@pytest.mark.parametrize("page", PAGES or ["book/index.html"])
+def test_reader_check(page, check, report):
+    if page == REDIRECT:
+        pytest.skip(f"{page} only redirects to the landing page, checked as book/index.html")
+    if check in ("words", "hash") and page in NOT_PROSE:
+        pytest.skip(f"{page} is not the book's prose")
+    found = [f for f in report(page, DESKTOP)["findings"] if f["check"] == check]
+    if found:
+        pytest.fail(f"{page}: {check}: {len(found)} finding(s)\n  " + "\n  ".join(describe(found)), pytrace=False)
+
+
+@pytest.mark.parametrize("page", PAGES or ["book/index.html"])
+def test_phone(page, report):
+    """At 390 px: the page never scrolls sideways (measured after MathJax and images) and logs
+    no console error; its screenshot is written."""
+    info = report(page, PHONE)
+    problems = describe_overflow(info)
+    problems += [f"console error at {PHONE} px: {e.get('message')}" for e in info["console"]]
+    shot = info["screenshot"]
+    if not shot.is_file() or shot.stat().st_size < 1000:
+        problems.append(f"screenshot {shot} not written")
+    if problems:
+        pytest.fail(f"{page}:\n  " + "\n  ".join(problems), pytrace=False)
