@@ -169,7 +169,9 @@ for (const svg of document.querySelectorAll(".cell_output svg")) {
 // 5. words: maintainer vocabulary in what a reader reads (the text, the navigation, outputs;
 //    not code cells): the lecture called "the seed", an issue number, the word "glue",
 //    a "-dirty" version. 6. hash: a commit hash (7-40 hex digits with both digits and letters,
-//    alone or after git describe's "-g"); random seeds ("seed 0") are not hex words.
+//    alone or after git describe's "-g"); random seeds ("seed 0") are not hex words. The
+//    collapsed run record at the end of a chapter may name its commit: a hash inside a box the
+//    reader opens on purpose (<details>, a toggled output) is not reported.
 const WORDS = /\b(?:the seed|seed['\u2019]s|glue[ds]?|gluing|issues? ?#?\d+)\b|-dirty\b/gi;
 const HASH = /(?<![\w])(?:g(?=[0-9a-f]{7,40}\b))?([0-9a-f]{7,40})(?![\w])/gi;
 if (opts.words) {
@@ -178,7 +180,8 @@ if (opts.words) {
     for (const m of text.matchAll(WORDS)) {
       add("words", el, `maintainer word "${m[0]}"`, text, m.index);
     }
-    for (const m of text.matchAll(HASH)) {
+    const collapsed = el.closest("details, .toggle-hidden, .tag_hide-output, .tag_hide-cell");
+    for (const m of collapsed ? [] : text.matchAll(HASH)) {
       const h = m[1];
       if (/\d/.test(h) && /[a-f]/i.test(h)) add("hash", el, `a commit hash "${m[0]}"`, text, m.index);
     }

@@ -81,6 +81,8 @@ CASES = [
     ("hash", "a short hash in prose", "<p>Measured at commit 1b8b48e on a laptop.</p>", True),
     ("hash", "a full hash in an output", output("commit: 1b8b48e2e2a6fcf00bae5c476fc37cbb48625ca4-dirty"), True),
     ("hash", "git describe", "<p>Built from v0.1-3-g3fa9c21.</p>", True),
+    ("hash", "the collapsed run record", "<details><summary>How this page was made</summary>"
+     + output("commit: 1b8b48e2e2a6fcf00bae5c476fc37cbb48625ca4") + "</details>", False),
     ("hash", "numbers, words and a SHA-256", "<p>seed 0 gives 60,965,224 parameters and 1,274,716,704 multiply-adds on "
                                              "2026-11-27; a deadbeef cafe; the file's SHA-256 is "
                                              "0424756e2e5d055a415c50276296b8745b46f94499fef15aa94b626036bf286b.</p>"
