@@ -47,6 +47,7 @@ def _table() -> dict[str, Experiment]:
                    L.DESCRIPTIONS["conv_relu_dropout"], [L.LECTURE_CLAIM]),
         Experiment("lenet_conv_relu_dropout_shift", L.run_variant("conv_relu_dropout_shift"), "lenet", "lenet-full",
                    L.DESCRIPTIONS["conv_relu_dropout_shift"], [L.LECTURE_CLAIM]),
+        Experiment("lenet_mlp", L.run_mlp, "lenet", "lenet-weight-sharing", L.DESCRIPTIONS["mlp"]),
         Experiment("alexnet_mnist", alexnet.alexnet_mnist, "alexnet", "alexnet-mnist",
                    "AlexNet-style network (torchvision widths, 1 channel) on MNIST at 224x224, bf16: test accuracy",
                    alexnet.MNIST_CLAIMS, default_seeds=2),
