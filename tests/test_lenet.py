@@ -127,6 +127,11 @@ def test_draw_receptive_fields():
                                          centres_of="features.pool1")
     assert len(ax.patches) == 2
     plt.close(ax.figure)
+    ax = visualize.draw_receptive_fields(LeNet(), torch.rand(28, 28), ["features.conv1"], labels={"features.conv1": "layer 1"})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["layer 1 (Conv2d): 5 x 5, jump 1"]
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="labels must name layers that are drawn"):
+        visualize.draw_receptive_fields(LeNet(), torch.rand(28, 28), ["features.conv1"], labels={"conv9": "x"})
     with pytest.raises(ValueError, match="image"):
         visualize.draw_receptive_fields(LeNet(), torch.rand(2, 28, 28), ["features.conv1"])
     with pytest.raises(ValueError, match="spatial"):

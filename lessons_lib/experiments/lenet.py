@@ -35,9 +35,9 @@ from . import checkpoint_path
 SETTINGS = Profiles(
     smoke=dict(source="sample", seeds=(0, 1, 2), init_steps=20, small_n=300, lenet_epochs=3, mlp_epochs=6,
                epochs=1),
-    standard=dict(source="full", seeds=(0, 1, 2), init_steps=150, small_n=1000, lenet_epochs=40, mlp_epochs=150,
+    standard=dict(source="full", seeds=(0, 1, 2), init_steps=150, small_n=1000, lenet_epochs=60, mlp_epochs=150,
                   epochs=5),
-    full=dict(source="full", seeds=(0, 1, 2), init_steps=150, small_n=1000, lenet_epochs=40, mlp_epochs=150,
+    full=dict(source="full", seeds=(0, 1, 2), init_steps=150, small_n=1000, lenet_epochs=60, mlp_epochs=150,
               epochs=75),
 )
 
@@ -61,11 +61,13 @@ def check_variant(variant: str) -> dict:
 
 @torch.no_grad()
 def caffe_xavier_(model: nn.Module) -> nn.Module:
-    """Caffe's ``weight_filler { type: "xavier" }`` and ``bias_filler { type: "constant" }``, in place.
+    """Caffe's weight_filler { type: "xavier" } and bias_filler { type: "constant" }.
 
-    Caffe's "xavier" draws each weight uniformly from [-a, a] with a = sqrt(3 / fan_in), where
-    fan_in is the number of inputs of one unit (in_channels x kernel area for a convolution):
-    variance 1/fan_in. (Glorot and Bengio's own proposal averages fan-in and fan-out.)
+    Each weight is drawn uniformly from [-a, a] with a = sqrt(3 / fan_in), where
+    fan_in is the number of inputs of one unit (in_channels x kernel area for a
+    convolution): the variance is 1 / fan_in. (Glorot and Bengio's own proposal
+    averages fan-in and fan-out.) Every bias starts at 0. Changes ``model`` in place
+    and returns it.
     """
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):

@@ -18,17 +18,17 @@ POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
 class LeNet(nn.Module):
-    """The lecture's table, layer for layer, with the layer names of Caffe's ``lenet.prototxt``.
+    """The lecture's table, layer for layer, named as in Caffe's lenet.prototxt.
 
-    As in Caffe's file, nothing follows the convolutions but pooling, and a ReLU follows ``ip1``
-    only; the softmax of layer 6 is applied by the loss (``F.cross_entropy``). The keywords build
-    the variants the chapter measures, by adding real layers: ``conv_relu=True`` a ReLU after each
-    convolution, ``dropout=p`` dropout before ``ip2``, ``pool="avg"`` average pooling and
-    ``pool=None`` no pooling (``ip1`` then sees 20 x 20 x 50 = 20,000 inputs).
+    As in Caffe's file, only pooling follows the convolutions, a ReLU follows ip1,
+    and the softmax of layer 6 is left to the loss (``F.cross_entropy``). The
+    keywords build the chapter's variants by adding real layers: ``conv_relu=True``
+    a ReLU after each convolution, ``dropout=p`` dropout before ip2, ``pool="avg"``
+    average pooling, ``pool=None`` no pooling (ip1 then sees 20 x 20 x 50 inputs).
     """
 
-    def __init__(self, num_classes: int = 10, conv_relu: bool = False, dropout: float = 0.0,
-                 pool: str | None = "max"):
+    def __init__(self, num_classes: int = 10, conv_relu: bool = False,
+                 dropout: float = 0.0, pool: str | None = "max"):
         super().__init__()
         self.features = nn.Sequential(OrderedDict(
             conv1=nn.Conv2d(1, 20, kernel_size=5),   # layer 1: 28x28x1 -> 24x24x20
@@ -40,13 +40,14 @@ class LeNet(nn.Module):
             flatten=nn.Flatten(),                    # 4x4x50 -> 800
             ip1=nn.Linear(800, 500),                 # layer 5
             relu1=nn.ReLU(),
-            ip2=nn.Linear(500, num_classes),         # layer 6 (scores; softmax in the loss)
+            ip2=nn.Linear(500, num_classes),         # layer 6: scores (softmax: loss)
         ))
         _make_variant(self, conv_relu, dropout, pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"LeNet expects input of shape (N, 1, 28, 28); got {tuple(x.shape)}")
+            raise ValueError("LeNet expects input of shape (N, 1, 28, 28); "
+                             f"got {tuple(x.shape)}")
         return self.classifier(self.features(x))
 
 
