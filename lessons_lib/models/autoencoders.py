@@ -44,27 +44,33 @@ class LinearAutoencoder(nn.Module):
 
 
 class DeepAutoencoder(nn.Module):
-    """784 -> 256 -> 128 -> k -> 128 -> 256 -> 784, ReLU between layers, sigmoid output.
+    """784 -> 256 -> k -> 256 -> 784: a nonlinear autoencoder, one ReLU layer on each side of the code.
 
-    The nonlinear undercomplete autoencoder: the code is still k numbers, but the maps to and
-    from it are curved, so it can beat PCA's best k-dimensional plane.
+    Nothing squashes the code or the output, so the squared error is in pixel units, as PCA's.
+    ``mean_image`` (1, 28, 28), when given, starts the output bias at the mean training image:
+    before training, the network outputs what PCA outputs with no components.
     """
 
-    def __init__(self, code_size: int):
+    def __init__(self, code_size: int, hidden_size: int = 256, mean_image: torch.Tensor | None = None):
         super().__init__()
         self.code_size = _check_size(code_size, "code_size")
+        _check_size(hidden_size, "hidden_size")
         self.encoder = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(N_PIXELS, 256), nn.ReLU(),
-            nn.Linear(256, 128), nn.ReLU(),
-            nn.Linear(128, code_size),            # the code: no activation, any real value
+            nn.Flatten(),                                      # (N, 1, 28, 28) -> (N, 784)
+            nn.Linear(N_PIXELS, hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, code_size),                 # the code: k real numbers
         )
         self.decoder = nn.Sequential(
-            nn.Linear(code_size, 128), nn.ReLU(),
-            nn.Linear(128, 256), nn.ReLU(),
-            nn.Linear(256, N_PIXELS), nn.Sigmoid(),  # pixels in [0, 1]
+            nn.Linear(code_size, hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, N_PIXELS),                  # one value per pixel
             nn.Unflatten(1, IMAGE_SHAPE),
         )
+        if mean_image is not None:
+            if not isinstance(mean_image, torch.Tensor) or mean_image.numel() != N_PIXELS:
+                raise ValueError(f"mean_image must be a tensor of {N_PIXELS} pixels (1, 28, 28); got "
+                                 f"{tuple(getattr(mean_image, 'shape', ())) or type(mean_image).__name__}")
+            with torch.no_grad():
+                self.decoder[2].bias.copy_(mean_image.flatten())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, type(self).__name__)
