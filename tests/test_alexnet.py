@@ -237,4 +237,4 @@ def test_two_tower_diagram_draws():
     matplotlib.use("Agg")
     ax = ex.draw_two_towers()
     texts = [t.get_text() for t in ax.texts]
-    assert "55×55×48" in texts and "6×6×128" in texts and "2,048" in texts and "500" in texts
+    assert "55×55\n×48" in texts and "6×6\n×128" in texts and "2,048" in texts and "500" in texts

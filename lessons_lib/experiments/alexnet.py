@@ -334,30 +334,30 @@ def draw_two_towers(ax=None):
     table = [L for L in layer_table(AlexNet2012(), AlexNet2012.input_size)
              if L.type in ("Conv2d", "MaxPool2d", "Linear")]
     lecture = ["1", "2", "3", "4", "5", "6", "7", "", "8", "9", "10"]  # the third pooling is not in its table
-    convs = {"features.0": "conv 11×11\nstride 4", "features.4": "conv 5×5", "features.8": "conv 3×3",
-             "features.10": "conv 3×3", "features.12": "conv 3×3"}
+    convs = {"features.0": "conv\n11×11 /4", "features.4": "conv\n5×5", "features.8": "conv\n3×3",
+             "features.10": "conv\n3×3", "features.12": "conv\n3×3"}
     both = {"features.8", "classifier.2", "classifier.5", "classifier.7"}  # read both GPUs' maps
     if ax is None:
-        _, ax = plt.subplots(figsize=(12, 4.4))
+        _, ax = plt.subplots(figsize=(12, 5.2))
     dx, ys = 1.0, (2.3, 0.0)
     ax.add_patch(FancyBboxPatch((-0.12, 1.15 - 0.75), 0.24, 1.5, boxstyle="round,pad=0.02", fc="#dbe9f6", ec="#333"))
-    ax.text(0, 0.25, "227×227×3", ha="center", va="top", fontsize=8)
-    ax.text(0, 3.95, "input", ha="center", va="bottom", fontsize=8)
+    ax.text(0, 0.32, "227×227×3", ha="center", va="top", fontsize=8.5)
+    ax.text(0, 4.2, "input", ha="center", va="bottom", fontsize=9)
     for i, (L, num) in enumerate(zip(table, lecture), 1):
         x = i * dx
         shape = L.output_shape
         fc = len(shape) == 1
-        half = f"{shape[0] // 2:,}" if fc else f"{shape[1]}×{shape[2]}×{shape[0] // 2}"
-        h = 1.5 if fc else 0.25 + 1.25 * (shape[1] / 227) ** 0.5
+        half = f"{shape[0] // 2:,}" if fc else f"{shape[1]}×{shape[2]}\n×{shape[0] // 2}"
+        h = 1.2 if fc else 0.25 + 1.25 * (shape[1] / 227) ** 0.5
         w = 0.2 if fc else 0.14 + 0.3 * (shape[0] / 2 / 192) ** 0.5
         colour = "#fbe3c8" if fc else "#e6e6e6" if L.type == "MaxPool2d" else "#dbe9f6"
-        kind = convs.get(L.name) or ("max pool\n3×3, stride 2" if L.type == "MaxPool2d" else "fully\nconnected")
-        ax.text(x, 3.95, (f"layer {num}\n" if num else "(not in the\ntable) ") + kind, ha="center", va="bottom",
-                fontsize=7.5)
+        kind = convs.get(L.name) or ("pool\n3×3 /2" if L.type == "MaxPool2d" else "fully\nconn.")
+        ax.text(x, 4.2, (f"layer {num}\n" if num else "(not in\nthe table)\n") + kind, ha="center", va="bottom",
+                fontsize=9)
         for t, y in enumerate(ys):
             ax.add_patch(FancyBboxPatch((x - w / 2, y + 1.15 - h / 2), w, h, boxstyle="round,pad=0.02", fc=colour,
                                         ec="#333", lw=0.8))
-            ax.text(x, y + 1.15 - h / 2 - 0.08, half, ha="center", va="top", fontsize=7.5)
+            ax.text(x, y + 1.15 - h / 2 - 0.08, half, ha="center", va="top", fontsize=8.5)
             if i == 1:
                 sources = [(None, 0.12, 1.15)]  # the image, which both GPUs hold
             else:
@@ -372,10 +372,10 @@ def draw_two_towers(ax=None):
     for t, y in enumerate(ys):
         ax.text(-0.35, y + 1.15, f"GPU {t + 1}", ha="right", va="center", fontsize=9, weight="bold")
     ax.set_xlim(-1.0, len(table) * dx + 0.5)
-    ax.set_ylim(-0.4, 4.8)
+    ax.set_ylim(-0.6, 5.3)
     ax.axis("off")
-    ax.set_title("The 2012 network on two GPUs, with the shape each GPU holds after every layer "
-                 "(red: the layers that read both GPUs)", fontsize=10)
+    ax.set_title("The 2012 network on two GPUs: the shape each GPU holds after every layer\n"
+                 "(red arrows: the layers that read both GPUs)", fontsize=11)
     return ax
 
 

@@ -78,11 +78,12 @@ class LectureAlexNet(nn.Module):
 class AlexNet2012(nn.Module):
     """Krizhevsky, Sutskever and Hinton (2012), Figure 2, on one device.
 
-    96@11x11x3 stride 4, 256@5x5x48, 384@3x3x256, 384@3x3x192, 256@3x3x192; fc 4096, 4096,
-    1000. ``groups=2`` is the two-GPU split: kernels of layers 2, 4 and 5 see only the 48
-    (or 192) maps on their own GPU; layer 3 and the fully-connected layers see both halves.
-    LRN (k=2, n=5, alpha=1e-4, beta=0.75) follows the ReLU of layers 1 and 2. The paper says
-    224 x 224 input; its 55 x 55 first layer needs 227 without padding, which this class takes.
+    Layers numbered as in the lecture (1 to 10, poolings included). 96@11x11x3 stride 4,
+    256@5x5x48, 384@3x3x256, 384@3x3x192, 256@3x3x192; fc 4096, 4096, 1000. ``groups=2`` is
+    the two-GPU split: the kernels of layers 3, 6 and 7 see only the 48 (or 192) maps on their
+    own GPU; layer 5 and the fully-connected layers see both halves. LRN (k=2, n=5,
+    alpha=1e-4, beta=0.75) follows the ReLU of layers 1 and 3. The paper says 224 x 224 input;
+    its 55 x 55 first layer needs 227 without padding, which this class takes.
     """
 
     input_size = (3, 227, 227)
