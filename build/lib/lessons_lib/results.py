@@ -1,0 +1,114 @@
+"""Full-scale results: where they are, how to read them, how a page shows them.
+
+``python -m lessons_lib.reproduce`` writes one JSON record per experiment into the repository's
+``results/`` folder: metrics per seed with their mean and spread, each seed's history, the
+settings, the device, library versions, commit and wall time. The chapters read them here.
+
+The folder is found in this order: ``$LESSONS_RESULTS``; the ``results/`` folder of the
+repository when lessons_lib runs from a checkout; the copy shipped inside the installed package
+(``pip install`` and Colab get the results that were committed when the package was built).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+CHECKOUT_RESULTS = _PACKAGE.parent / "results"
+PACKAGED_RESULTS = _PACKAGE / "_results"
+
+
+def results_dir() -> Path | None:
+    """The folder of committed full-scale results, or None when this installation has none."""
+    if os.environ.get("LESSONS_RESULTS"):
+        return Path(os.environ["LESSONS_RESULTS"])
+    if CHECKOUT_RESULTS.is_dir() and (_PACKAGE.parent / "pyproject.toml").is_file():
+        return CHECKOUT_RESULTS
+    if PACKAGED_RESULTS.is_dir():
+        return PACKAGED_RESULTS
+    return None
+
+
+def load_result(name: str, folder: str | Path | None = None) -> dict | None:
+    """The record of experiment ``name``, or None when it has not been measured.
+
+    Only full-profile records without overrides count: a smoke or shortened run that found its
+    way into the folder is ignored, never shown as the full-scale figure.
+    """
+    folder = Path(folder) if folder is not None else results_dir()
+    if folder is None:
+        return None
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); restore it from the repository") from None
+    if not is_full_scale(record):
+        return None
+    return record
+
+
+def is_full_scale(record) -> bool:
+    """A record of the full profile, with no overrides, not from a modified checkout ("-dirty").
+
+    (Records made before commits were recorded say ``commit: null``; they are shown as such.)
+    """
+    if not isinstance(record, dict) or record.get("profile") != "full" or record.get("overrides"):
+        return False
+    commit = (record.get("environment") or {}).get("commit")
+    return not (isinstance(commit, str) and commit.endswith("-dirty"))
+
+
+def summarize(values: list) -> dict:
+    """Mean, standard deviation, min and max of the finite values; the others (NaN or infinite,
+    e.g. a level a run never reached) are counted in ``not_reached`` and never averaged."""
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    out = {"n": len(finite), "not_reached": len(values) - len(finite)}
+    if finite:
+        out.update(mean=statistics.fmean(finite), std=statistics.stdev(finite) if len(finite) > 1 else 0.0,
+                   min=min(finite), max=max(finite))
+    else:
+        out.update(mean=None, std=None, min=None, max=None)
+    return out
+
+
+def provenance(record: dict) -> str:
+    """One line: seeds, device, versions, commit, wall time, date."""
+    env = record["environment"]
+    seeds = record["seeds"]
+    return (f"{len(seeds)} seed{'s' * (len(seeds) != 1)} on {env['device']}, torch {env['torch']}, "
+            f"commit {str(env.get('commit'))[:10]}, {record['wall_time_s'] / 60:.0f} min in all, "
+            f"finished {record['finished'][:10]}")
+
+
+def metric(record: dict, key: str) -> dict:
+    """The summary (mean, std, n, ...) of metric ``key`` (``a.b`` for nested metrics) of a record."""
+    if key not in record["summary"]:
+        raise ValueError(f"{record['name']} has no metric {key!r}; it has {sorted(record['summary'])}")
+    return record["summary"][key]
+
+
+def show_result(name: str, metrics: list[str] | None = None, folder=None, scale: float = 1.0, unit: str = ""):
+    """A table of a full-scale result's metrics (mean ± std over seeds, min, max) with its provenance
+    as the caption, or None when it has not been measured (the page says so in its own words)."""
+    from .page import Table
+
+    record = load_result(name, folder)
+    if record is None:
+        return None
+    rows = []
+    for key, s in record["summary"].items():
+        if metrics is not None and key not in metrics:
+            continue
+        if s["mean"] is None:
+            rows.append([key, f"not reached by any of {s['not_reached']} seeds", "", ""])
+            continue
+        never = f" ({s['not_reached']} seeds never reached it)" if s.get("not_reached") else ""
+        rows.append([key, f"{s['mean'] * scale:.4g}{unit} ± {s['std'] * scale:.2g}{unit}{never}",
+                     f"{s['min'] * scale:.4g}{unit}", f"{s['max'] * scale:.4g}{unit}"])
+    return Table(["metric", "mean ± std over seeds", "min", "max"], rows, caption=provenance(record))
