@@ -6,7 +6,7 @@ in ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (``weight_ih``, ``weight_hh``, ``bias_i
 the chapter can check outputs and gradients against the fused modules.
 :class:`Recurrent` runs a cell along a sequence with a Python loop: that loop *is* the
 unfolded network. :func:`unroll` builds the same network with one separate copy of the cell
-per step, which is the seed's question ("what is it equivalent to, unfolded?") made concrete.
+per step, which is the lecture's question ("what is it equivalent to, unfolded?") made concrete.
 """
 from __future__ import annotations
 
@@ -69,9 +69,14 @@ class LSTMCell(_Cell):
 
     def forward(self, x, state):
         h, c = state
+        i, f, g, o = self.gate_values(x, h)
+        c = f * c + i * g                      # keep a fraction f of the cell, add i of the candidate
+        return o * torch.tanh(c), c            # show a fraction o of it
+
+    def gate_values(self, x, h):
+        """Input, forget gates, candidate, output gate: one matrix product for all four."""
         i, f, g, o = (x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh).chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
 
 class GRUCell(_Cell):
@@ -86,11 +91,15 @@ class GRUCell(_Cell):
     gates = 3
 
     def forward(self, x, h):
+        r, z, n = self.gate_values(x, h)
+        return z * h + (1 - z) * n             # keep a fraction z of the state, take 1 - z of the candidate
+
+    def gate_values(self, x, h):
+        """Reset and update gates, and the candidate (whose recurrent part the reset gate scales)."""
         xr, xz, xn = (x @ self.weight_ih.T + self.bias_ih).chunk(3, dim=-1)
         hr, hz, hn = (h @ self.weight_hh.T + self.bias_hh).chunk(3, dim=-1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        return (1 - z) * n + z * h
+        return r, z, torch.tanh(xn + r * hn)
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
