@@ -1,6 +1,7 @@
 """What a user who installs lessons_lib (pip, Colab) gets: the committed full-scale results inside
 the package, and nothing of the book's tooling."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_an_installed_wheel_finds_the_committed_results(tmp_path):
     wheel_dir, target, elsewhere = tmp_path / "wheel", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
+    source = tmp_path / "source"  # a copy: building leaves build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "_build", "build", ".ci-floor", "checkpoints",
+                                                                 "*.egg-info", "__pycache__", ".data"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(source)],
                    check=True, capture_output=True)
     wheel = next(wheel_dir.glob("lessons_lib-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
