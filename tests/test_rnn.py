@@ -82,7 +82,7 @@ def test_bad_lengths_raise_clear_errors():
     scratch = M.Recurrent(M.RNNCell(3, 2))
     with pytest.raises(ValueError, match="one length per sequence"):
         scratch(padded, lengths=[4])
-    with pytest.raises(ValueError, match=r"shape \(batch, steps, 3\)"):
+    with pytest.raises(ValueError, match=r"x must be \(batch, steps, 3\)"):
         scratch(torch.randn(2, 4, 5))
     with pytest.raises(ValueError, match="seqs\\[1\\]"):
         pad_sequences([torch.randn(4, 3), torch.randn(2, 2)])
