@@ -63,17 +63,18 @@ def _table() -> dict[str, Experiment]:
                    "784-1024-784 autoencoder: plain, L1-sparse, denoising; sparsity, PSNR, non-digit inputs",
                    default_seeds=3),
         Experiment("rnn_adding", rnn.run_adding, "rnn", "rnn-adding",
-                   "Adding problem at T=50..400: test MSE of RNN, LSTM, GRU against the 0.167 baseline",
-                   rnn.ADDING_CLAIMS, default_seeds=1),
+                   "Adding problem at T=50..400: updates until RNN, LSTM, GRU learn it (held-out MSE below a tenth "
+                   "of the 0.167 baseline, at most 4,800), and the gradient reaching early steps before and after",
+                   rnn.ADDING_CLAIMS),
         Experiment("rnn_loop_vs_fused", rnn.run_loop_vs_fused, "rnn", "rnn-speed",
                    "Seconds per forward+backward: from-scratch cell loop vs fused nn.RNN/LSTM/GRU, B=64, T=100, H=128",
                    default_seeds=1),
         Experiment("rnn_row_mnist", rnn.run_row_mnist, "rnn_applications", "rnn-row-mnist",
                    "MNIST read row by row (28 steps of 28 pixels): test accuracy of RNN, LSTM, GRU",
-                   rnn.ROW_MNIST_CLAIMS, default_seeds=1),
+                   rnn.ROW_MNIST_CLAIMS),
         Experiment("rnn_char", rnn.run_char, "rnn_applications", "rnn-char",
-                   "Character-level language model on Python's standard library: validation perplexity",
-                   default_seeds=1),
+                   "Character-level language model on Python's standard library: validation perplexity of "
+                   "RNN, LSTM, GRU (256 units), samples, the unit that tracks indentation"),
     ]
     return {e.name: e for e in experiments}
 
