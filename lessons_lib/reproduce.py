@@ -35,8 +35,8 @@ import torch
 
 from .config import PROFILES, check_profile
 from .device import environment, pick_device
-from .files import check_writable, write_text
-from .results import CHECKOUT_RESULTS, summarize
+from .files import check_writable, locked, write_text
+from .results import CHECKOUT_RESULTS, PACKAGED_RESULTS, is_full_scale, results_dir, summarize
 
 DEFAULT_CHECKPOINTS = CHECKOUT_RESULTS.parent / "checkpoints"
 
@@ -54,20 +54,44 @@ def get(name: str):
     return table[name]
 
 
-def _check_out(profile: str, overrides: dict, out, commit) -> Path:
-    """The output folder, checked before any training: results/ takes only publishable runs."""
+def _check_out(profile: str, overrides: dict, out, commit, names: list[str]) -> Path:
+    """The output folder, checked before any training.
+
+    A run that the book may not publish (another profile, overrides, a modified checkout) goes
+    neither into a folder the book publishes from (``results/``, however it is named) nor over a
+    full-scale record anywhere: a committed result is never replaced by a check.
+    """
+    if out is None and not _is_checkout():
+        raise ValueError("lessons_lib is not running from a checkout of the repository, so there is no results/ "
+                         "folder to write to: pass --out DIR")
     folder = Path(out) if out is not None else CHECKOUT_RESULTS
-    if folder.resolve() == CHECKOUT_RESULTS.resolve():
-        problems = []
-        if profile != "full":
-            problems.append(f"profile {profile!r} (results/ holds the full profile only)")
-        if overrides:
-            problems.append(f"overrides {overrides} (results/ holds unmodified runs only)")
-        if not commit or commit.endswith("-dirty"):
-            problems.append(f"commit {commit or 'unknown'} (results/ holds runs of a clean, committed checkout)")
-        if problems:
+    problems = []
+    if profile != "full":
+        problems.append(f"profile {profile!r} (results/ holds the full profile only)")
+    if overrides:
+        problems.append(f"overrides {overrides} (results/ holds unmodified runs only)")
+    if not commit or commit.endswith("-dirty"):
+        problems.append(f"commit {commit or 'unknown'} (results/ holds runs of a clean, committed checkout)")
+    if problems:
+        published = {p.resolve() for p in (CHECKOUT_RESULTS, PACKAGED_RESULTS, results_dir()) if p is not None}
+        if folder.resolve() in published:
             raise ValueError("this run cannot go to results/: " + "; ".join(problems) + ". Pass --out DIR for a check")
-    return check_writable(folder)
+        for name in names:
+            if _holds_full_scale(folder / f"{name}.json"):
+                raise ValueError(f"{folder / name}.json is a full-scale record, and this run would replace it: "
+                                 + "; ".join(problems) + ". Pass another --out DIR for a check")
+    return check_writable(folder, "output folder (--out)")
+
+
+def _is_checkout() -> bool:
+    return (CHECKOUT_RESULTS.parent / "pyproject.toml").is_file()
+
+
+def _holds_full_scale(path: Path) -> bool:
+    try:
+        return is_full_scale(json.loads(path.read_text()))
+    except (OSError, ValueError):  # missing or unreadable: nothing to protect
+        return False
 
 
 def _jsonable(value):
@@ -128,8 +152,9 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
     exps = [get(n) for n in names]
     device = torch.device(device) if device is not None else pick_device(verbose=verbose)
     env = {**environment(device), "profile": profile}  # the commit as the run starts
-    out = _check_out(profile, overrides, out, env["commit"])
-    work_root = check_writable(Path(checkpoints) if checkpoints is not None else DEFAULT_CHECKPOINTS)
+    out = _check_out(profile, overrides, out, env["commit"], [e.name for e in exps])
+    work_root = check_writable(Path(checkpoints) if checkpoints is not None else DEFAULT_CHECKPOINTS,
+                               "checkpoints folder (--checkpoints)")
     plan = {}
     for exp in exps:
         seed_list = seeds if isinstance(seeds, list) else list(range(exp.default_seeds if seeds is None else seeds))
@@ -153,8 +178,9 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
 
     tasks = [(n, s) for n, sl in plan.items() for s in sl]
     with contextlib.ExitStack() as stack:
-        for n in plan:
-            stack.enter_context(_exclusive(work[n]))
+        for n in plan:  # one run per record and per work folder at a time; a second one fails at once
+            stack.enter_context(_exclusive(out / f"{n}.json", "writing"))
+            stack.enter_context(_exclusive(work[n], "using"))
         if jobs == 1:
             for name, seed in tasks:
                 try:
@@ -194,16 +220,13 @@ def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, 
 
 
 @contextlib.contextmanager
-def _exclusive(work: Path):
-    """Hold ``work``'s lock for the whole run: a second run of the same experiment fails at once."""
-    import fcntl
-
-    work.mkdir(parents=True, exist_ok=True)
-    with open(work / "lock", "w") as lock:
+def _exclusive(path: Path, verb: str):
+    """Hold ``path``'s lock for the whole run: a second run that wants it fails at once, before training."""
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stack.enter_context(locked(path, wait=False))
         except BlockingIOError:
-            raise ValueError(f"another run of this experiment is using {work}; wait for it to finish") from None
+            raise ValueError(f"another run is {verb} {path}; wait for it to finish") from None
         yield
 
 

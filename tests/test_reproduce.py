@@ -1,9 +1,14 @@
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
+from pathlib import Path
 
+from conftest import ROOT, on_tmpfs
 from lessons_lib import reproduce, results
 from lessons_lib.experiments import EXPERIMENTS, Experiment
 
@@ -37,17 +42,144 @@ def test_results_folder_takes_only_publishable_runs():
             run(seeds=1, out=None, **kw)
 
 
-def test_unwritable_output_is_found_before_training(tmp_path):
-    locked = tmp_path / "ro"
-    locked.mkdir()
-    locked.chmod(0o500)
+def checkout_copy(tmp_path):
+    """A copy of this checkout's library and committed lenet_caffe record, to run the command line on."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT / "lessons_lib", copy / "lessons_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    (copy / "results").mkdir()
+    shutil.copy(ROOT / "results" / "lenet_caffe.json", copy / "results")
+    return copy
+
+
+def cli(copy, *args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1", "LESSONS_RESULTS": ""}
+    return subprocess.run([sys.executable, "-m", "lessons_lib.reproduce", *map(str, args)], cwd=cwd or copy,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_issue_command_never_replaces_the_committed_record(tmp_path):
+    """`reproduce lenet_caffe --profile smoke --seeds 1 --device cpu --out results` (the issue's
+    command) and the same with results/ named by another path, or copied elsewhere: refused before
+    any training, the committed full-scale record untouched."""
+    copy = checkout_copy(tmp_path)
+    committed = (copy / "results" / "lenet_caffe.json").read_bytes()
+    assert results.is_full_scale(json.loads(committed))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(copy / "results" / "lenet_caffe.json", elsewhere)
+    command = ["lenet_caffe", "--profile", "smoke", "--seeds", "1", "--device", "cpu", "--checkpoints", tmp_path / "ck"]
+    for out, cwd, message in (("results", copy, "cannot go to results/: profile 'smoke'"),
+                              (copy / "results" / ".." / "results", tmp_path, "cannot go to results/"),
+                              (elsewhere, tmp_path, f"{elsewhere / 'lenet_caffe'}.json is a full-scale record")):
+        start = time.monotonic()
+        done = cli(copy, *command, "--out", out, cwd=cwd)
+        assert done.returncode == 2 and message in done.stderr, (out, done.stdout, done.stderr)
+        assert time.monotonic() - start < 60 and "seed=0" not in done.stdout  # refused before training
+    assert (copy / "results" / "lenet_caffe.json").read_bytes() == committed
+    assert (elsewhere / "lenet_caffe.json").read_bytes() == committed
+    assert sorted(p.name for p in (copy / "results").iterdir()) == ["lenet_caffe.json"]
+
+
+def test_a_check_may_replace_a_record_that_is_not_full_scale(tmp_path):
+    (tmp_path / "lenet_caffe.json").write_text(json.dumps({"name": "lenet_caffe", "profile": "smoke"}))
+    assert reproduce._check_out("smoke", {}, tmp_path, "abc", ["lenet_caffe"]) == tmp_path
+
+
+def quick(profile, seed, device, checkpoints=None, gate=None):
+    """A run of a moment; with ``gate``, it says it started and waits until the file ``gate`` exists."""
+    if gate is not None:
+        Path(f"{gate}.started").touch()
+        while not Path(gate).exists():
+            time.sleep(0.05)
+    return {"metrics": {"acc": 0.5 + seed}}
+
+
+def test_unwritable_output_is_found_before_training(tmp_path, monkeypatch):
+    """As root too: an output under a regular file cannot be created by anyone."""
+    calls = []
+    monkeypatch.setitem(EXPERIMENTS, "_quick", Experiment("_quick", lambda **kw: calls.append(1) or quick(**kw),
+                                                          "x", "x", "quick"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for kw, message in ((dict(out=blocker / "out"), f"output folder \\(--out\\) {blocker / 'out'} is not writable"),
+                        (dict(out=tmp_path / "out", checkpoints=blocker / "ck"),
+                         f"checkpoints folder \\(--checkpoints\\) {blocker / 'ck'} is not writable")):
+        with pytest.raises(ValueError, match=message):
+            run("_quick", seeds=1, **kw)
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "out"]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("readonly", [True, False], ids=["read-only", "full"])
+def test_read_only_or_full_output_is_found_before_training(tmp_path, readonly):
+    """A real read-only, or full, file system as --out (root cannot write either): the command
+    fails in seconds, before any training, and leaves nothing behind."""
+    mount = tmp_path / "disk"
+    code = ("import os, sys, time; from lessons_lib import reproduce\n"
+            "if sys.argv[2] == 'full':\n    open(os.path.join(sys.argv[1], 'filler'), 'wb').write(bytes(64 * 1024))\n"
+            "start = time.time()\n"
+            "rc = reproduce.main(['lenet_caffe', '--profile', 'smoke', '--seeds', '1', '--device', 'cpu', '--out',"
+            " os.path.join(sys.argv[1], 'out'), '--checkpoints', sys.argv[3]])\n"
+            "print(rc, round(time.time() - start), sorted(os.listdir(sys.argv[1])))")
+    out = on_tmpfs(mount, code, mount, "read-only" if readonly else "full", tmp_path / "ck", size_kb=64,
+                   readonly=readonly)
+    reason = "Read-only file system" if readonly else "No space left on device"
+    assert f"error: output folder (--out) {mount / 'out'} is not writable ({reason})" in out.stderr, out.stderr
+    rc, seconds, listing = out.stdout.split(" ", 2)
+    assert rc == "2" and int(seconds) < 30 and "seed=" not in out.stdout
+    assert listing.strip() == ("[]" if readonly else "['filler', 'out']")
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").rglob("*.json"))
+
+
+def test_two_runs_to_one_folder(tmp_path):
+    """Real concurrent processes: two experiments into one folder both land; a second run of the
+    same experiment into the same folder fails at once instead of replacing the first one's record."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_reproduce import quick\n"
+            "from lessons_lib import reproduce; from lessons_lib.experiments import EXPERIMENTS, Experiment\n"
+            "name, gate = sys.argv[2], sys.argv[5]\n"
+            "EXPERIMENTS[name] = Experiment(name, lambda **kw: quick(gate=gate, **kw), 'x', 'x', 'waits for its gate')\n"
+            "sys.exit(reproduce.main([name, '--profile', 'smoke', '--seeds', '2', '--device', 'cpu',"
+            " '--out', sys.argv[3], '--checkpoints', sys.argv[4]]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "out"
+
+    def start(name, ck, gate):
+        return subprocess.Popen([sys.executable, "-c", code, str(ROOT / "tests"), name, str(out), str(tmp_path / ck),
+                                 str(tmp_path / gate)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def wait_until(path):
+        deadline = time.monotonic() + 120
+        while not path.exists():
+            assert time.monotonic() < deadline, f"{path} never appeared"
+            time.sleep(0.05)
+
+    started = []
     try:
-        if (locked / "probe").exists() or __import__("os").access(locked, __import__("os").W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        with pytest.raises(ValueError, match="is not writable"):
-            run(seeds=1, out=locked / "sub")
+        a, b = start("_a", "ck1", "gate"), start("_b", "ck2", "gate")
+        started += [a, b]
+        wait_until(tmp_path / "gate.started")
+        (tmp_path / "gate").touch()
+        assert (a.wait(timeout=300), b.wait(timeout=300)) == (0, 0)
+        for name in ("_a", "_b"):
+            assert json.loads((out / f"{name}.json").read_text())["seeds"] == [0, 1]
+        first = start("_a", "ck1", "gate2")
+        started.append(first)
+        wait_until(tmp_path / "gate2.started")  # the first run is training: it holds its record
+        second = start("_a", "ck3", "gate3")  # another checkpoints folder: only the record is shared
+        started.append(second)
+        assert second.wait(timeout=120) == 2
+        assert f"another run is writing {out / '_a.json'}" in second.stderr.read()
+        (tmp_path / "gate2").touch()
+        assert first.wait(timeout=300) == 0
     finally:
-        locked.chmod(0o700)
+        for proc in started:
+            proc.kill()
+            proc.wait()
+    assert json.loads((out / "_a.json").read_text())["seeds"] == [0, 1]
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == ["_a.json", "_b.json"]
+    assert not (tmp_path / "gate3.started").exists()  # the second run never started training
 
 
 def test_unknown_experiment_and_profile():
