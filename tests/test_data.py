@@ -282,6 +282,40 @@ def test_a_flipped_byte_anywhere_in_a_gz_file_names_the_file(tmp_path):
     assert named > 0.9 * len(blob)
 
 
+def test_download_falls_back_to_the_next_mirror_and_keeps_only_verified_files(fake_mnist, tmp_path, monkeypatch):
+    """A mirror that refuses, then one that serves the files: downloaded, verified, found; a mirror
+    that serves a damaged file leaves nothing in the cache."""
+    import functools
+    import http.server
+
+    from torchvision.datasets import MNIST
+
+    data, _ = fake_mnist
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data / "MNIST" / "raw"))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = s.getsockname()[1]
+    try:
+        for var in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv("LESSONS_DATA")
+        monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{refused}/", f"http://127.0.0.1:{httpd.server_port}/"])
+        train = load_mnist("train")
+        assert torch.equal(train.images, load_sample()[0].images)
+        assert sorted(p.name for p in (tmp_path / "cache" / "lessons_lib" / "MNIST" / "raw").iterdir()) == \
+            sorted(f"{stem}.gz" for stem in mnist_mod.MD5_UNCOMPRESSED)
+        shutil.rmtree(tmp_path / "cache")
+        flip(data / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz")
+        with pytest.raises(MnistFileError, match="t10k-labels-idx1-ubyte.gz: MD5 of the uncompressed bytes"):
+            load_mnist("test")
+        assert not list((tmp_path / "cache").rglob("t10k-labels*")) and not list((tmp_path / "cache").rglob("*.tmp"))
+    finally:
+        httpd.shutdown()
+
+
 def test_download_behind_a_proxy_that_never_answers_fails_within_30_s(monkeypatch, tmp_path):
     """The README's promise at the real DOWNLOAD_TIMEOUT: the proxy accepts connections and never
     answers; so do the mirrors when reached directly (on port 443 where this test may bind it)."""
