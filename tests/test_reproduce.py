@@ -182,6 +182,39 @@ def test_two_runs_to_one_folder(tmp_path):
     assert not (tmp_path / "gate3.started").exists()  # the second run never started training
 
 
+def test_a_run_killed_mid_epoch_resumes_to_the_same_record(tmp_path):
+    """`kill -9` during seed 1's second epoch; the same command again: seed 0 is not rerun, seed 1
+    resumes from its checkpoint, and the record equals an uninterrupted run's."""
+    command = ["lenet_caffe", "--profile", "smoke", "--seeds", "2", "--set", "epochs=2", "--device", "cpu"]
+    reference = cli(ROOT, *command, "--out", tmp_path / "ref", "--checkpoints", tmp_path / "ck-ref")
+    assert reference.returncode == 0, reference.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lessons_lib.reproduce", *command, "--out", str(tmp_path / "out"),
+                             "--checkpoints", str(tmp_path / "ck")], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "ck").glob("lenet_caffe-*/seed1/lenet.pt")):  # seed 1's first epoch is done
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+    assert proc.wait() == -9 and not (tmp_path / "out" / "lenet_caffe.json").exists()
+    assert len(list((tmp_path / "ck").glob("lenet_caffe-*/seed0.json"))) == 1
+    again = cli(ROOT, *command, "--out", tmp_path / "out", "--checkpoints", tmp_path / "ck")
+    assert again.returncode == 0, again.stderr
+    assert "seed=0" in again.stdout and "(0.0s)" not in again.stdout.split("seed=1")[1]
+
+    def outcome(folder):
+        record = json.loads((tmp_path / folder / "lenet_caffe.json").read_text())
+        def timeless(d):  # wall times differ from run to run
+            return {k: v for k, v in d.items() if "time" not in k}
+
+        return [(r["seed"], timeless(r["metrics"]), [timeless(row) for row in r["history"]]) for r in record["runs"]]
+
+    assert outcome("out") == outcome("ref")
+    assert not list((tmp_path / "ck").glob("lenet_caffe-*/"))  # finished: the work folder is gone
+
+
 def test_unknown_experiment_and_profile():
     with pytest.raises(ValueError, match="unknown experiment 'lenet9'; known: .*lenet_caffe"):
         reproduce.get("lenet9")
