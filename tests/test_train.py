@@ -240,6 +240,21 @@ def test_checkpoint_of_another_run_is_refused(sample, tmp_path):
         faster.fit(tl, vl, epochs=2)
 
 
+def test_checkpoint_of_a_run_on_other_data_is_refused(sample, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    trainer, tl, vl = make(sample, checkpoint=ckpt)
+    trainer.fit(tl, vl, epochs=1)
+    train, _ = sample
+    for other in (dict(x=train.images[:1280], y=train.labels[:1280]), dict(x=train.images[:640], y=train.labels[:640],
+                                                                           shift=0)):
+        again, _, vl = make(sample, checkpoint=ckpt)
+        loader = DeviceLoader(batch_size=64, drop_last=True, seed=0, **{"shift": 1, **other})
+        with pytest.raises(CheckpointMismatch, match="data: checkpoint .*'items': 640"):
+            again.fit(loader, vl, epochs=2)
+    again, tl, vl = make(sample, checkpoint=ckpt)
+    assert len(again.fit(tl, vl, epochs=2)) == 2  # the same data: resumed
+
+
 def test_checkpoint_with_more_epochs_than_asked_is_refused(sample, tmp_path):
     ckpt = tmp_path / "run.pt"
     trainer, tl, vl = make(sample, checkpoint=ckpt)

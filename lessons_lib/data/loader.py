@@ -101,6 +101,12 @@ class DeviceLoader:
     def num_items(self) -> int:
         return len(self) * self.batch_size if self.drop_last else len(self.x)
 
+    def describe(self) -> dict:
+        """What the loader feeds a model (a checkpoint records it: a run on other data is not resumed)."""
+        return {"items": len(self.x), "item_shape": list(self._item_shape()), "targets": self.y is not None,
+                "batch_size": self.batch_size, "drop_last": self.drop_last, "shuffle": self.shuffle,
+                "scale": self.scale, "normalize": self.normalize, "shift": self.shift, "noise_std": self.noise_std}
+
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch}
 
