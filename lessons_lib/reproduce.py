@@ -12,11 +12,13 @@ never reached is counted, not averaged), each seed's history, the device, librar
 commit and wall time.
 
 ``results/`` (the default ``--out``) accepts only what the book may publish: the full profile,
-no overrides, from a clean commit; anything else needs an explicit ``--out``. What a run
-guarantees when it is interrupted: each seed's result is kept as soon as that seed finishes and
-each training run saves a checkpoint after every epoch (under ``--checkpoints``), so running
-the same command again loses at most the epoch in progress; the record is written atomically
-once every seed is done, so a reader never sees a half-written file.
+no overrides, from a clean commit; anything else needs an explicit ``--out`` and never replaces
+a full-scale record. What a run guarantees when it is interrupted (the README says it in full):
+both folders are checked before training; each seed's result is kept as soon as that seed
+finishes and each training run saves a checkpoint after every epoch (under ``--checkpoints``), so
+running the same command again loses at most the epoch in progress; the record is written
+atomically once every seed is done, so a reader never sees a half-written file; a second run
+that would write the same record stops at once.
 """
 from __future__ import annotations
 
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # a failed run, a full disk: said in one line, the rest is kept
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

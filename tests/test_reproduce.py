@@ -215,6 +215,30 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_record(tmp_path):
     assert not list((tmp_path / "ck").glob("lenet_caffe-*/"))  # finished: the work folder is gone
 
 
+def test_a_full_disk_during_a_run_then_the_same_command_resumes(tmp_path):
+    """--checkpoints on a real 5 MB tmpfs: room for LeNet's first checkpoint, not for the second.
+    The command stops with a one-line error naming the file; with room made (the tmpfs grown), the
+    same command resumes from epoch 1 and finishes."""
+    mount = tmp_path / "disk"
+    code = ("import subprocess, sys; from lessons_lib import reproduce\n"
+            "argv = ['lenet_caffe', '--profile', 'smoke', '--seeds', '1', '--set', 'epochs=2', '--device', 'cpu',"
+            " '--out', sys.argv[2], '--checkpoints', sys.argv[1]]\n"
+            "print('first', reproduce.main(argv), flush=True)\n"
+            "import glob, torch; (kept,) = glob.glob(sys.argv[1] + '/lenet_caffe-*/seed0/lenet.pt')\n"
+            "print('kept', torch.load(kept, weights_only=False)['history'][0]['time'], flush=True)\n"
+            "subprocess.run(['mount', '-o', 'remount,size=20m', sys.argv[1]], check=True)\n"
+            "print('again', reproduce.main(argv), flush=True)")
+    out = on_tmpfs(mount, code, mount, tmp_path / "out", size_kb=5 * 1024)
+    assert "first 1" in out.stdout and "again 0" in out.stdout, out.stdout + out.stderr
+    first_error = out.stderr.splitlines()[0]
+    assert first_error.startswith("error: [Errno 28] could not write ") and "lenet.pt (No space left on device)" in first_error
+    assert "Training stopped after epoch 2;" in first_error and "still holds 1 epoch" in first_error
+    record = json.loads((tmp_path / "out" / "lenet_caffe.json").read_text())
+    assert [row["epoch"] for row in record["runs"][0]["history"]] == [1, 2]
+    kept = float(out.stdout.split("kept ")[1].split()[0])
+    assert record["runs"][0]["history"][0]["time"] == kept  # epoch 1 came from the checkpoint, not run again
+
+
 def test_unknown_experiment_and_profile():
     with pytest.raises(ValueError, match="unknown experiment 'lenet9'; known: .*lenet_caffe"):
         reproduce.get("lenet9")
