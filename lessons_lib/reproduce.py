@@ -85,6 +85,27 @@ def _check_out(profile: str, overrides: dict, out, commit, names: list[str]) -> 
     return check_writable(folder, "output folder (--out)")
 
 
+def _check_overrides(exp, overrides: dict) -> None:
+    """An override keeps the kind of the setting it replaces: a count (a positive int in every
+    profile of the chapter's settings, e.g. epochs, steps, sizes) must be a positive int. Checked
+    before any training, so that ``--set epochs=0`` is refused with its name."""
+    from .config import Profiles
+
+    module = sys.modules.get(exp.run.__module__)
+    values = {}  # every value of each setting, over the chapter's Profiles tables and profiles
+    for table in (v for v in vars(module).values() if isinstance(v, Profiles)) if module else ():
+        for key, vals in table.rows():
+            values.setdefault(key, []).extend(vals)
+    for key, value in overrides.items():
+        if key in values and all(_positive_int(v) for v in values[key]) and not _positive_int(value):
+            raise ValueError(f"--set {key}={value!r}: {key} counts something (epochs, steps, items); expected a "
+                             f"positive int")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _is_checkout() -> bool:
     return (CHECKOUT_RESULTS.parent / "pyproject.toml").is_file()
 
@@ -152,6 +173,8 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
         raise ValueError(f"jobs must be a positive int; got {jobs!r}")
     overrides = dict(overrides or {})
     exps = [get(n) for n in names]
+    for exp in exps:
+        _check_overrides(exp, overrides)
     device = torch.device(device) if device is not None else pick_device(verbose=verbose)
     env = {**environment(device), "profile": profile}  # the commit as the run starts
     out = _check_out(profile, overrides, out, env["commit"], [e.name for e in exps])
