@@ -41,6 +41,9 @@ def glue(name: str, value) -> None:
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be an identifier-like string; got {name!r}")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        # numpy 2 shows a scalar as "np.float64(0.5)", which the book's {glue:text}`name:.2f` cannot format
+        value = value.item()
     try:
         from myst_nb import glue as _glue
     except ImportError:

@@ -86,9 +86,11 @@ def _check_out(profile: str, overrides: dict, out, commit, names: list[str]) -> 
 
 
 def _check_overrides(exp, overrides: dict) -> None:
-    """An override keeps the kind of the setting it replaces: a count (a positive int in every
-    profile of the chapter's settings, e.g. epochs, steps, sizes) must be a positive int. Checked
-    before any training, so that ``--set epochs=0`` is refused with its name."""
+    """An override keeps the kind of the setting it replaces: a count must be a positive int.
+    Counts are the training length (``epochs``, ``steps``, ``*_epochs``, ``*_steps``: a run of zero
+    trains nothing worth recording) and every setting that is a positive int in every profile of
+    the chapter's settings (sizes, lengths). Checked before any training, so that ``--set epochs=0``
+    is refused with its name."""
     from .config import Profiles
 
     module = sys.modules.get(exp.run.__module__)
@@ -97,7 +99,9 @@ def _check_overrides(exp, overrides: dict) -> None:
         for key, vals in table.rows():
             values.setdefault(key, []).extend(vals)
     for key, value in overrides.items():
-        if key in values and all(_positive_int(v) for v in values[key]) and not _positive_int(value):
+        length = key in ("epochs", "steps") or key.endswith(("_epochs", "_steps"))
+        count = key in values and all(_positive_int(v) for v in values[key])
+        if (length or count) and not _positive_int(value):
             raise ValueError(f"--set {key}={value!r}: {key} counts something (epochs, steps, items); expected a "
                              f"positive int")
 

@@ -7,7 +7,10 @@ import torch
 from lessons_lib import pretrained, reproduce
 from lessons_lib.analysis import architecture as inspect
 from lessons_lib.experiments import alexnet as ex
-from lessons_lib.models import AlexNet2012, MnistAlexNet, SeedAlexNet, Subsample, TorchvisionAlexNet
+import numpy as np
+
+from lessons_lib.models import (AlexNet2012, FourLayerCNN, LectureAlexNet, MnistAlexNet, SparseAutoencoder, Subsample,
+                               TorchvisionAlexNet)
 from lessons_lib.training import History
 
 
@@ -15,12 +18,12 @@ def test_parameter_counts_match_the_published_ones():
     assert inspect.layer_table(AlexNet2012(), (3, 227, 227)).total_params == 60_965_224  # "60 million"
     tv = inspect.layer_table(TorchvisionAlexNet(), (3, 224, 224))
     assert tv.total_params == 61_100_840 and round(tv.total_macs / 1e9, 2) == 0.71
-    seed = inspect.layer_table(SeedAlexNet(), (3, 227, 227))
+    seed = inspect.layer_table(LectureAlexNet(), (3, 227, 227))
     assert seed.find("classifier.2").input_shape == (43264,)
 
 
-def test_seed_table_shapes():
-    t = inspect.layer_table(SeedAlexNet().features, (3, 227, 227))
+def test_lecture_table_shapes():
+    t = inspect.layer_table(LectureAlexNet().features, (3, 227, 227))
     convs = [L.output_shape for L in t if L.type == "Conv2d"]
     assert convs == [(96, 55, 55), (256, 27, 27), (384, 13, 13), (384, 13, 13), (256, 13, 13)]
 
@@ -34,7 +37,7 @@ def test_paper_model_groups_and_receptive_fields():
     assert inspect.empirical_receptive_field(m.features, (3, 227, 227), "4")[:2] == (51, 51)
 
 
-@pytest.mark.parametrize("model, bad", [(SeedAlexNet(), (1, 3, 224, 224)), (AlexNet2012(), (1, 1, 227, 227)),
+@pytest.mark.parametrize("model, bad", [(LectureAlexNet(), (1, 3, 224, 224)), (AlexNet2012(), (1, 1, 227, 227)),
                                         (MnistAlexNet(64, **ex.NARROW), (1, 1, 28, 28))])
 def test_models_reject_wrong_input_shapes(model, bad):
     with pytest.raises(ValueError, match="expects input of shape"):
@@ -158,12 +161,117 @@ def test_pretrained_download_is_verified_and_atomic(monkeypatch, tmp_path):
         httpd.shutdown()
 
 
-@pytest.mark.parametrize("name", ["alexnet_mnist", "alexnet_relu_tanh"])
+@pytest.mark.parametrize("name", ["alexnet_mnist", "alexnet_relu_tanh", "alexnet_regularisation"])
 def test_registered_experiments_run_at_smoke(name, tmp_path):
     rec = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)
     assert (tmp_path / f"{name}.json").is_file()
     m = rec["summary"]
     if name == "alexnet_mnist":
         assert 0 <= m["test_accuracy"]["mean"] <= 1 and m["top5_error"]["mean"] <= 1 - m["test_accuracy"]["mean"]
+    elif name == "alexnet_relu_tanh":
+        assert "speedup_10pct" in m and "relu_epochs_to_2pct" in m
     else:
-        assert "speedup_25pct" in m
+        assert all(0 <= m[f"test_accuracy_{k}"]["mean"] <= 1 for k in ex.REGULARISATION)
+
+
+# -- the chapter's newer pieces: Figure 1's network, filters from photographs, the lr drop ---------
+def test_four_layer_cnn_shapes_same_start_and_arguments():
+    torch.manual_seed(0)
+    a = FourLayerCNN("relu", width=8)
+    torch.manual_seed(0)
+    b = FourLayerCNN("tanh", width=8)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in a.modules()) == 4  # four layers
+    with pytest.raises(ValueError, match="activation"):
+        FourLayerCNN("sigmoid")
+    with pytest.raises(ValueError, match="width"):
+        FourLayerCNN("relu", width=0)
+    with pytest.raises(ValueError, match="expects input of shape"):
+        a(torch.zeros(1, 1, 32, 32))
+
+
+def test_sparse_autoencoder_ties_weights_and_checks_input():
+    ae = SparseAutoencoder(12, 5)
+    x = torch.randn(3, 12)
+    x_hat, h = ae(x)
+    assert x_hat.shape == (3, 12) and h.shape == (3, 5) and (h >= 0).all()
+    assert torch.allclose(ae.filters().norm(dim=1), torch.ones(5))
+    assert torch.allclose(x_hat, h @ ae.filters())  # the decoder is the encoder's transpose
+    with pytest.raises(ValueError, match=r"\(N, 12\)"):
+        ae(torch.randn(3, 11))
+    with pytest.raises(ValueError, match="positive ints"):
+        SparseAutoencoder(0, 5)
+
+
+def test_zca_whitens():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5000, 4, generator=g) @ torch.tensor([[2.0, 0, 0, 0], [1.0, 1, 0, 0], [0, 0, 3, 0], [0, 0, 1, 0.5]])
+    xw, w = ex.zca(x, eps=0.0)
+    cov = xw.T @ xw / len(xw)
+    assert torch.allclose(cov, torch.eye(4), atol=1e-3)
+    assert torch.allclose(w, w.T, atol=1e-5)  # ZCA: the symmetric whitening, closest to the identity
+    with pytest.raises(ValueError, match="matrix"):
+        ex.zca(torch.zeros(3))
+
+
+def test_natural_patches_and_learned_filters_are_edges():
+    pytest.importorskip("skimage")
+    photos = ex.photographs(("astronaut", "coffee"), scale=0.25)
+    assert photos[0].shape == (128, 128, 3) and photos[0].dtype == np.float32 and photos[0].max() <= 1
+    p = ex.natural_patches(photos, size=8, n=2001, seed=0)
+    assert p.shape == (2001, 3, 8, 8)
+    assert torch.allclose(p.flatten(1).mean(1), torch.zeros(2001), atol=1e-5)  # each patch's mean removed
+    filters, losses = ex.learn_filters(p, n_units=16, steps=400, seed=0)
+    assert filters.shape == (16, 3, 8, 8) and len(losses) == 4 and losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="names must come from"):
+        ex.photographs(("lena",))
+    with pytest.raises(ValueError, match="size"):
+        ex.natural_patches(photos, size=1)
+
+
+def test_colourfulness_separates_grey_from_colour():
+    grey = torch.randn(1, 1, 5, 5).repeat(1, 3, 1, 1)
+    red_green = torch.zeros(1, 3, 5, 5)
+    red_green[:, 0], red_green[:, 1] = 1.0, -1.0
+    c = ex.colourfulness(torch.cat([grey, red_green]))
+    assert c[0] < 1e-6 and c[1] > 0.99
+    with pytest.raises(ValueError, match=r"\(N, 3, k, k\)"):
+        ex.colourfulness(torch.zeros(2, 1, 5, 5))
+
+
+def test_largest_fall():
+    assert ex.largest_fall([0.5, 0.9, 0.6, 0.95, 0.9]) == (pytest.approx(0.3), 3)
+    assert ex.largest_fall([0.1, 0.2, 0.3]) == (0.0, 0)
+
+
+def test_learning_rate_drops_tenfold_after_the_given_epoch():
+    from lessons_lib.data import Split
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=g)
+    data = (Split(images, torch.arange(64) % 10), Split(images[:16], torch.arange(16) % 10))
+    tr = ex.train_alexnet(data, 64, **ex.NARROW, epochs=3, batch_size=32, lr_drop=2, verbose=False, live_plot=False)
+    assert [round(r["lr"], 6) for r in tr.history] == [0.01, 0.001, 0.001]
+    with pytest.raises(ValueError, match="lr_drop"):
+        ex.train_alexnet(data, 64, **ex.NARROW, epochs=2, lr_drop=3)
+
+
+def test_training_error_curve_rows_and_arguments():
+    from lessons_lib.data import Split
+
+    g = torch.Generator().manual_seed(0)
+    data = (Split(torch.randint(0, 256, (256, 28, 28), dtype=torch.uint8, generator=g), torch.arange(256) % 10), None)
+    tr = ex.training_error_curve(data, "tanh", width=4, steps=6, every=3, verbose=False, live_plot=False)
+    assert len(tr.history) == 2 and all(0 <= r["train_accuracy"] <= 1 for r in tr.history)
+    with pytest.raises(ValueError, match="multiple"):
+        ex.training_error_curve(data, steps=7, every=3)
+
+
+def test_two_tower_diagram_draws():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = ex.draw_two_towers()
+    texts = [t.get_text() for t in ax.texts]
+    assert "55×55\n×48" in texts and "6×6\n×128" in texts and "2,048" in texts and "500" in texts

@@ -202,3 +202,19 @@ def test_receptive_fields_dict_and_errors():
         empirical_receptive_field(LeNet(), (1, 28, 28), "conv9")
     with pytest.raises(ValueError, match="spatial"):
         empirical_receptive_field(LeNet(), (1, 28, 28), "classifier.1")
+
+
+@pytest.mark.parametrize("name", ["lenet", "alexnet2012", "torchvision"])
+def test_multiply_adds_agree_with_torch_flop_counter(name):
+    """The layer table counts one multiply-add per weight use; PyTorch's FlopCounterMode counts two
+    FLOPs per multiply-add of every convolution and matrix product."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lessons_lib.models import AlexNet2012, TorchvisionAlexNet
+
+    model, size = {"lenet": (LeNet(), (1, 28, 28)), "alexnet2012": (AlexNet2012(), AlexNet2012.input_size),
+                   "torchvision": (TorchvisionAlexNet(), TorchvisionAlexNet.input_size)}[name]
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(1, *size))
+    assert layer_table(model, size).total_macs == counter.get_total_flops() // 2

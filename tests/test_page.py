@@ -12,6 +12,17 @@ def test_glue_shows_nothing_and_checks_the_name(capsys):
         page.glue("not a name", 1)
 
 
+def test_glue_stores_numpy_scalars_as_plain_numbers(monkeypatch):
+    import myst_nb
+
+    np = pytest.importorskip("numpy")
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    page.glue("mean", np.float64(0.25))
+    page.glue("count", np.int64(3))
+    assert repr(stored["mean"]) == "0.25" and repr(stored["count"]) == "3"  # not "np.float64(0.25)"
+
+
 def test_table_renders_as_html_and_aligned_text():
     t = page.Table(["layer", "params"], [[1, "520"], [2, None]], caption="LeNet")
     assert repr(t).splitlines() == ["LeNet", "layer  params", "-----  ------", "1      520", "2"]

@@ -239,11 +239,13 @@ def test_a_full_disk_during_a_run_then_the_same_command_resumes(tmp_path):
     assert record["runs"][0]["history"][0]["time"] == kept  # epoch 1 came from the checkpoint, not run again
 
 
-@pytest.mark.parametrize("name, key, value", [("lenet_caffe", "epochs", 0), ("lenet_caffe", "epochs", 2.5),
-                                             ("alexnet_relu_tanh", "chunks", 0), ("rnn_loop_vs_fused", "steps", 0),
-                                             ("rnn_adding", "epochs", "two"), ("autoencoders_code_size", "deep_epochs", -1)])
+@pytest.mark.parametrize("name, key, value", [
+    ("lenet_caffe", "epochs", 0), ("lenet_caffe", "epochs", 2.5), ("alexnet_mnist", "epochs", 0),
+    ("alexnet_relu_tanh", "steps", 0), ("rnn_loop_vs_fused", "steps", 0), ("rnn_adding", "epochs", "two"),
+    ("rnn_adding", "hidden", 0), ("autoencoders_code_size", "deep_epochs", -1)])
 def test_an_override_that_is_not_a_count_is_refused_before_training(tmp_path, name, key, value):
-    """`--set epochs=0` was an IndexError after the data was loaded; `steps=0` a torch error."""
+    """`--set epochs=0` was an IndexError after the data was loaded (a KeyError once the Trainer took
+    epochs=0); `steps=0` a torch error, or an empty record."""
     with pytest.raises(ValueError, match=f"--set {key}={value!r}: {key} counts something .*expected a positive int"):
         run(name, seeds=1, out=tmp_path, overrides={key: value}, checkpoints=tmp_path / "ck")
     assert not list(tmp_path.iterdir())  # refused before anything was written

@@ -337,8 +337,8 @@ def test_bad_arguments_are_named():
     for clip in (-1, 0):
         with pytest.raises(ValueError, match=f"grad_clip must be a positive number or None; got {clip}"):
             Trainer(model, opt, device="cpu", grad_clip=clip)
-    for epochs in (-1, 0):
-        with pytest.raises(ValueError, match=f"epochs must be a positive int; got {epochs}"):
+    for epochs in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=f"epochs must be a non-negative int; got {epochs}"):
             Trainer(model, opt, device="cpu", live_plot=False).fit([], epochs=epochs)
 
 

@@ -1,17 +1,21 @@
 """AlexNet three ways, and the AlexNet-style network the chapter trains on MNIST.
 
-* :class:`SeedAlexNet` -- the seed's table taken literally: 96-256-384-384-256 kernels, no
+* :class:`LectureAlexNet` -- the lecture's table taken literally: 96-256-384-384-256 kernels, no
   pooling after the last convolution, so the first fully-connected layer reads
   13 x 13 x 256 = 43,264 values.
 * :class:`AlexNet2012` -- the NeurIPS 2012 paper: the same kernels, local response
   normalisation after the first two convolutions, a third overlapping pooling to
   6 x 6 x 256 = 9,216, and the two-GPU split written as grouped convolutions (``groups=2``):
   layers 2, 4 and 5 only see the kernel maps on their own GPU.
-* :class:`TorchvisionAlexNet` -- ``torchvision.models.alexnet``, the later "one weird trick"
-  variant (64-192-384-256-256 kernels, no LRN, no groups), with ImageNet weights on request.
+* :class:`TorchvisionAlexNet` -- ``torchvision.models.alexnet`` (64-192-384-256-256 kernels, no
+  LRN, no groups): the single-GPU configuration of cuda-convnet2, not the 2012 network and not the
+  "one weird trick" paper's 64-192-384-384-256 either; with ImageNet weights on request.
 * :class:`MnistAlexNet` -- AlexNet's layer sequence (11x11 stride-4 stem, overlapping max
   pooling, five convolutions, two dropout fully-connected layers) for one-channel digits, with
   its widths, activation, dropout and pooling as arguments: the network the chapter trains.
+* :class:`FourLayerCNN` -- the form of the paper's Figure 1 network, for ReLU against tanh.
+* :class:`SparseAutoencoder` -- one layer of tied weights that learns first-layer filters from
+  patches of photographs.
 
 Each ``__init__`` reads top to bottom like its table; the comments give the output shapes
 (H x W x C) for the input size the class expects.
@@ -28,11 +32,11 @@ def _check_input(x: torch.Tensor, channels: int, size: int | None, name: str) ->
         raise ValueError(f"{name} expects input of shape {want}; got {tuple(x.shape)}")
 
 
-class SeedAlexNet(nn.Module):
-    """The seed's table: 227x227x3 -> conv 11x11/4, 96 -> pool 3/2 -> conv 5x5, 256 -> pool 3/2
+class LectureAlexNet(nn.Module):
+    """The lecture's table: 227x227x3 -> conv 11x11/4, 96 -> pool 3/2 -> conv 5x5, 256 -> pool 3/2
     -> conv 3x3 384 -> conv 3x3 384 -> conv 3x3 256 -> fc 4096 -> fc 4096 -> 1000.
 
-    The seed writes 224 x 224 x 3 for the input and 55 x 55 x 96 after the first
+    The lecture writes 224 x 224 x 3 for the input and 55 x 55 x 96 after the first
     convolution; (224 - 11) / 4 + 1 = 54.25, so 55 needs 227 (or padding): this class takes
     227. Its fully-connected input, 43,264, is 13 x 13 x 256: no pooling after layer 7.
     """
@@ -67,18 +71,19 @@ class SeedAlexNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, 3, 227, "SeedAlexNet")
+        _check_input(x, 3, 227, "LectureAlexNet")
         return self.classifier(self.features(x))
 
 
 class AlexNet2012(nn.Module):
     """Krizhevsky, Sutskever and Hinton (2012), Figure 2, on one device.
 
-    96@11x11x3 stride 4, 256@5x5x48, 384@3x3x256, 384@3x3x192, 256@3x3x192; fc 4096, 4096,
-    1000. ``groups=2`` is the two-GPU split: kernels of layers 2, 4 and 5 see only the 48
-    (or 192) maps on their own GPU; layer 3 and the fully-connected layers see both halves.
-    LRN (k=2, n=5, alpha=1e-4, beta=0.75) follows the ReLU of layers 1 and 2. The paper says
-    224 x 224 input; its 55 x 55 first layer needs 227 without padding, which this class takes.
+    Layers numbered as in the lecture (1 to 10, poolings included). 96@11x11x3 stride 4,
+    256@5x5x48, 384@3x3x256, 384@3x3x192, 256@3x3x192; fc 4096, 4096, 1000. ``groups=2`` is
+    the two-GPU split: the kernels of layers 3, 6 and 7 see only the 48 (or 192) maps on their
+    own GPU; layer 5 and the fully-connected layers see both halves. LRN (k=2, n=5,
+    alpha=1e-4, beta=0.75) follows the ReLU of layers 1 and 3. The paper says 224 x 224 input;
+    its 55 x 55 first layer needs 227 without padding, which this class takes.
     """
 
     input_size = (3, 227, 227)
@@ -224,3 +229,63 @@ class MnistAlexNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, 1, self.resolution, "MnistAlexNet")
         return self.classifier(self.features(x))
+
+
+class FourLayerCNN(nn.Module):
+    """A four-layer convolutional network for 28 x 28 digits: the form of the network in Figure 1
+    of the AlexNet paper (there on CIFAR-10), with ``activation`` "relu" or "tanh".
+
+    Built with the same seed, the ReLU and the tanh network start from the same weights
+    (PyTorch's default initialisation does not depend on the activation).
+    """
+
+    def __init__(self, activation: str = "relu", width: int = 32, num_classes: int = 10):
+        super().__init__()
+        if activation not in ("relu", "tanh"):
+            raise ValueError(f"activation must be 'relu' or 'tanh'; got {activation!r}")
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int; got {width!r}")
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, kernel_size=5, padding=2),      # 28 x 28 x width
+            act(),
+            nn.MaxPool2d(2),                                    # 14 x 14 x width
+            nn.Conv2d(width, width, kernel_size=5, padding=2),  # 14 x 14 x width
+            act(),
+            nn.MaxPool2d(2),                                    # 7 x 7 x width
+            nn.Conv2d(width, width, kernel_size=3, padding=1),  # 7 x 7 x width
+            act(),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(7 * 7 * width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, 1, 28, "FourLayerCNN")
+        return self.classifier(self.features(x))
+
+
+class SparseAutoencoder(nn.Module):
+    """One layer of ``n_units`` ReLU units with tied weights, for learning filters from patches.
+
+    encode: h = relu(W x + b), with each row of W scaled to unit length; decode: x_hat = W^T h.
+    Trained on squared error plus ``sparsity * sum(h)``: each patch must be rebuilt from a few
+    active units, which is what makes the rows of W local, oriented filters
+    (Olshausen and Field, 1996).
+    """
+
+    def __init__(self, n_inputs: int, n_units: int = 96):
+        super().__init__()
+        if not isinstance(n_inputs, int) or n_inputs < 1 or not isinstance(n_units, int) or n_units < 1:
+            raise ValueError(f"n_inputs and n_units must be positive ints; got {n_inputs!r} and {n_units!r}")
+        self.weight = nn.Parameter(torch.randn(n_units, n_inputs) / n_inputs ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(n_units))
+
+    def filters(self) -> torch.Tensor:
+        return nn.functional.normalize(self.weight, dim=1)
+
+    def forward(self, x: torch.Tensor):
+        """Return ``(x_hat, h)``: the reconstruction and the unit activities."""
+        if x.ndim != 2 or x.shape[1] != self.weight.shape[1]:
+            raise ValueError(f"SparseAutoencoder expects input of shape (N, {self.weight.shape[1]}); got {tuple(x.shape)}")
+        w = self.filters()
+        h = torch.relu(x @ w.T + self.bias)
+        return h @ w, h

@@ -121,8 +121,8 @@ class Trainer:
 
     def fit(self, train_loader, test_loader=None, epochs: int = 1) -> History:
         """Train until ``epochs`` epochs in all are done (resuming from the checkpoint if there is one)."""
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-            raise ValueError(f"epochs must be a positive int; got {epochs!r}")
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
         if test_loader is not None:
             _check_test_loader(test_loader)  # now, not after the first epoch
         if self.checkpoint is not None and self.checkpoint.is_file():
