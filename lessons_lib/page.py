@@ -7,7 +7,8 @@
   showing code that lives in ``lessons_lib``, so a listing is always the current code.
 * :func:`report` prints how the page was made (profile, device, versions, commit, wall time).
 
-Importing this module makes the notebook's figures SVG, sharp on any screen.
+Importing this module makes the notebook's figures SVG (a 2x PNG when the SVG would be heavy),
+sharp on any screen.
 """
 from __future__ import annotations
 
@@ -16,21 +17,47 @@ import inspect
 import time
 
 
-def _svg_figures() -> None:
+SVG_LIMIT = 200_000  # bytes; a denser figure (thousands of points, a large image grid) goes out as a 2x PNG
+
+
+def _figure_formats() -> None:
+    """Figures as SVG (sharp at any zoom, small for line plots), or as a pixel-doubled PNG when the
+    SVG would be heavy: the page stays sharp on a high-resolution screen and light to load."""
     try:
         from IPython import get_ipython
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        from IPython.core.pylabtools import print_figure, retina_figure
+        from matplotlib.figure import Figure
     except ImportError:
         return
-    if get_ipython() is not None:
-        set_matplotlib_formats("svg")
-        import matplotlib
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib
 
-        # text stays text in the SVG (smaller files, selectable), images stay images
-        matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller and selectable
+
+    def svg(fig):
+        data = print_figure(fig, fmt="svg", bbox_inches="tight")
+        return data if data is not None and len(data) <= SVG_LIMIT else None
+
+    def png(fig):
+        if svg(fig) is not None:
+            return None
+        return retina_figure(fig, base64=True, bbox_inches="tight")
+
+    def apply(*_):
+        formatters = shell.display_formatter.formatters
+        for mime in formatters:
+            formatters[mime].pop(Figure, None)
+        formatters["image/svg+xml"].for_type(Figure, svg)
+        formatters["image/png"].for_type(Figure, png)
+
+    apply()
+    # Importing pyplot later sets the inline backend's own formats: take ours back before figures are shown.
+    shell.events.register("post_execute", apply)
 
 
-_svg_figures()
+_figure_formats()
 
 
 def glue(name: str, value) -> None:

@@ -44,3 +44,23 @@ def test_report(capsys):
     out = capsys.readouterr().out
     for key in ("profile:", "device:", "versions:", "commit:", "wall time:"):
         assert key in out
+
+
+def test_figures_are_svg_or_a_2x_png_when_the_svg_would_be_heavy():
+    """Whether pyplot is imported before or after the page module, a line plot comes out as SVG
+    and a dense scatter plot as a pixel-doubled PNG (displayed at half its pixel size)."""
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    for first, second in (("from lessons_lib.page import glue", "import matplotlib.pyplot as plt"),
+                          ("import matplotlib.pyplot as plt", "from lessons_lib.page import glue")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"{first}\n{second}\nimport numpy as np"),
+                                             nbformat.v4.new_code_cell("plt.plot([1, 2, 3]);"),
+                                             nbformat.v4.new_code_cell("x = np.random.randn(30000, 2)\n"
+                                                                       "plt.scatter(x[:, 0], x[:, 1], s=2);")])
+        NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+        line, dense = ([o for o in c.outputs if "data" in o][0] for c in nb.cells[1:])
+        assert "image/svg+xml" in line["data"] and "image/png" not in line["data"]
+        assert "image/png" in dense["data"] and "image/svg+xml" not in dense["data"]
+        assert len(dense["data"]["image/png"]) < page.SVG_LIMIT
+        assert dense["metadata"]["image/png"]["width"] > 200

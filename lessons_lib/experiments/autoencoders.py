@@ -1,20 +1,20 @@
-"""Autoencoders on MNIST: code size against PCA, and regularised overcomplete codes.
+"""Autoencoders on MNIST: code size against PCA, what a code is not, and regularised overcomplete codes.
 
 Training never reads a label: the loaders are built with ``y=None``, so each batch is
-``(x, x)`` (or ``(x + noise, x)`` for denoising). Labels appear only in :func:`linear_probe`,
-which measures afterwards what the codes hold.
+``(x, x)`` (or ``(x + noise, x)`` for denoising). Labels appear only afterwards, to measure what
+the codes hold (:func:`linear_probe`, :func:`neighbour_precision`).
 
-Two registered runs back the chapter's headline numbers:
+Two full-scale runs back the chapter's numbers (60,000 training images, the settings below):
 
-* ``autoencoders_code_size``: PCA, a linear autoencoder and a deep autoencoder at each code
-  size; test mean squared error per pixel, and the principal angles between each linear
-  autoencoder's decoder subspace and PCA's. Estimated full-profile time on one H100: about
-  55 s for one seed (10 models, 350 epochs of 235 steps in all at ~0.6 ms a step: Adam and a
-  per-step schedule, no CUDA graph). Not yet timed on a GPU.
+* ``autoencoders_code_size``: PCA, a linear autoencoder trained to the minimum of its loss
+  (:func:`fit_linear_autoencoder`) and a nonlinear one (:class:`DeepAutoencoder`) at each code
+  size; test mean squared error per pixel, the deep/PCA error ratio, and the principal angles
+  between the linear autoencoder's subspace and PCA's. Estimated from one-epoch runs at full
+  scale: about 11 minutes a seed on one CPU thread (4 code sizes x 30 epochs x ~5.6 s), 35 for 3 seeds.
 * ``autoencoders_overcomplete``: a 784-1024-784 autoencoder without regularisation, with an
   L1 sparsity penalty on its code, and trained to denoise; test error, code sparsity, PSNR on
   noisy test digits, and how well each reconstructs inputs unlike digits (noise, letters).
-  Estimated about 10 s for one seed on one H100 (60 epochs of 235 steps). Not yet timed on a GPU.
+  Estimated about 7 minutes a seed on one CPU thread (3 variants x 10 epochs x ~13 s), 20 for 3 seeds.
 """
 from __future__ import annotations
 
@@ -31,14 +31,15 @@ from ..models.autoencoders import DeepAutoencoder, LinearAutoencoder, Overcomple
 from ..training import Trainer
 from . import checkpoint_path
 
-
+_COMMON = dict(linear_lr=3e-3, deep_lr=3e-3, deep_batch_size=64, hidden_size=256, over_lr=1e-3,
+               over_batch_size=64, noise_std=0.5, sparsity=0.1, reference_k=32)
 SETTINGS = Profiles(
-        smoke=dict(source="sample", n_train=1000, code_sizes=(2, 16), linear_epochs=2, deep_epochs=1,
-                   over_epochs=1, batch_size=128, noise_std=0.5, sparsity=0.1),
-        standard=dict(source="full", n_train=8_000, code_sizes=(2, 8, 16, 32, 64), linear_epochs=40,
-                      deep_epochs=5, over_epochs=4, batch_size=128, noise_std=0.5, sparsity=0.1),
-        full=dict(source="full", n_train=None, code_sizes=(2, 8, 16, 32, 64), linear_epochs=40,
-                  deep_epochs=30, over_epochs=20, batch_size=256, noise_std=0.5, sparsity=0.1),
+    smoke=dict(source="sample", n_train=1_000, n_test=1_000, code_sizes=(2, 32), seeds=(0, 1, 2),
+               linear_steps=100, deep_epochs=2, over_epochs=1, probe_epochs=2, **_COMMON),
+    standard=dict(source="full", n_train=8_000, n_test=None, code_sizes=(2, 8, 32, 64), seeds=(0, 1, 2),
+                  linear_steps=1_500, deep_epochs=10, over_epochs=2, probe_epochs=20, **_COMMON),
+    full=dict(source="full", n_train=None, n_test=None, code_sizes=(2, 8, 32, 64), seeds=(0, 1, 2),
+              linear_steps=1_500, deep_epochs=30, over_epochs=10, probe_epochs=20, **_COMMON),
 )
 
 
@@ -127,31 +128,108 @@ def sparse_mse(model, weight: float):
     return loss
 
 
-def train_autoencoder(model, train_images: torch.Tensor, epochs: int, *, test_images: torch.Tensor | None = None,
-                      lr: float = 1e-3, batch_size: int = 128, seed: int = 0, device="cpu",
-                      noise_std: float = 0.0, sparsity: float = 0.0, **trainer_kwargs) -> Trainer:
-    """Train ``model`` to reconstruct ``train_images`` (N, 1, 28, 28) in [0, 1]: Adam, squared error,
-    learning rate decayed to zero on a cosine over the run. No labels: the loader gets ``y=None``.
+def train_autoencoder(model, train_images, epochs, *, lr=1e-3, batch_size=128, seed=0,
+                      device="cpu", noise_std=0.0, sparsity=0.0, **trainer_kwargs):
+    """Train ``model`` to reconstruct ``train_images`` with squared error: Adam, with
+    the learning rate decayed to zero on a cosine. Returns the trainer (``.model``,
+    ``.history``).
 
-    ``noise_std`` trains a denoising autoencoder (noisy input, clean target); ``sparsity`` adds
-    the L1 penalty of :func:`sparse_mse`. Returns the trainer (model and history inside).
+    The loader gets ``y=None``: every batch is ``(x, x)`` and no label is read.
+    ``noise_std``: a denoising autoencoder (noisy input, clean target);
+    ``sparsity``: the L1 penalty of :func:`sparse_mse`.
     """
-    if not isinstance(train_images, torch.Tensor) or not train_images.is_floating_point():
-        raise ValueError(f"train_images must be a float tensor (N, 1, 28, 28) in [0, 1]; got {type(train_images).__name__}")
-    device = torch.device(device)
+    _check_images(train_images)
     seed_everything(seed)
-    train = DeviceLoader(train_images, None, batch_size, shuffle=True, device=device, seed=seed,  # y=None: no labels
-                         noise_std=noise_std)
-    test = (DeviceLoader(test_images, None, 1000, shuffle=False, device=device)
-            if test_images is not None else None)
+    train = DeviceLoader(train_images, None, batch_size, device=device, seed=seed,
+                         noise_std=noise_std)              # batches (x + noise, x)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = max(1, epochs * len(train))
-    cosine = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    cosine = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
     loss = sparse_mse(model, sparsity) if sparsity else F.mse_loss
     trainer_kwargs.setdefault("metric", None)
-    trainer = Trainer(model.to(device), opt, loss, scheduler=cosine, device=device, **trainer_kwargs)
-    trainer.fit(train, test, epochs=epochs)
+    trainer = Trainer(model, opt, loss, scheduler=cosine, device=device,
+                      **trainer_kwargs)
+    trainer.fit(train, None, epochs=epochs)
     return trainer
+
+
+def _check_images(x) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"train_images must be a float tensor (N, 1, 28, 28) in [0, 1]; got "
+                         f"{getattr(x, 'dtype', type(x).__name__)}")
+
+
+# -- the linear autoencoder, trained to the minimum of its loss ----------------------------------
+def exact_linear_loss(W, V, cov):
+    """Mean squared error per pixel of x -> mean + W V (x - mean) over a whole
+    training set, from its covariance ``cov`` alone: tr((I - WV) cov (I - WV)^T) / D,
+    expanded so that no D x D product is formed, whatever the number of images."""
+    A = cov @ V.T                                                    # (D, k)
+    return (cov.trace() - 2 * (A * W).sum() + (W.T @ W * (V @ A)).sum()) / len(cov)
+
+
+def captured_fraction(basis: torch.Tensor, pca, n_axes: int) -> torch.Tensor:
+    """For each of the first ``n_axes`` principal axes, the fraction of it (squared length of its
+    projection) that lies in the column space of ``basis`` (D, k): 1 inside, 0 orthogonal."""
+    if not isinstance(basis, torch.Tensor) or basis.ndim != 2 or basis.shape[0] != pca.dim:
+        raise ValueError(f"basis must be a (D, k) tensor with D = {pca.dim}; got {getattr(basis, 'shape', type(basis).__name__)}")
+    q, _ = torch.linalg.qr(basis.detach().double().cpu())
+    return ((pca.components[:n_axes].cpu() @ q) ** 2).sum(1).float()
+
+
+def fit_linear_autoencoder(train_images: torch.Tensor, code_size: int, steps: int, *, lr: float = 3e-3,
+                           seed: int = 0, pca=None, log_every: int = 50):
+    """A :class:`LinearAutoencoder` trained by Adam on :func:`exact_linear_loss`: every step uses the
+    exact gradient of the training-set error, so it can run until the minimum is reached. The
+    learning rate is constant, then decays to zero on a half cosine over the last fifth of the steps.
+
+    Encoder and decoder weights start small (standard deviation 1/28 each, so neither dominates).
+    At the end the biases are set to centre the images (encoder bias ``-V mean``, decoder bias
+    ``mean``), so the module computes ``mean + W V (x - mean)``. Returns ``(model, history)``,
+    a row every ``log_every`` steps: ``step``, ``train_mse`` and, given a fitted ``pca``,
+    ``max_angle_deg`` (largest principal angle to PCA's top-k subspace) and ``captured`` (see
+    :func:`captured_fraction`, for the first k + 16 axes).
+    """
+    if not isinstance(train_images, torch.Tensor) or not train_images.is_floating_point() or train_images.ndim < 2:
+        raise ValueError(f"train_images must be a float tensor (N, ...); got {getattr(train_images, 'dtype', type(train_images).__name__)}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int; got {steps!r}")
+    model = LinearAutoencoder(code_size)
+    x = train_images.reshape(len(train_images), -1).double()
+    mean = x.mean(0)
+    centred = x - mean
+    cov = (centred.T @ centred / len(x)).float()
+    d, k = cov.shape[0], code_size
+    g = torch.Generator().manual_seed(seed)
+    W = (torch.randn(d, k, generator=g) / 28).requires_grad_()
+    V = (torch.randn(k, d, generator=g) / 28).requires_grad_()
+    opt = torch.optim.Adam([W, V], lr=lr)
+    decay = 0.8 * steps  # constant, then a half cosine to zero over the last fifth
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 1.0 if s < decay else 0.5 * (1 + math.cos(math.pi * (s - decay) / (steps - decay))))
+    history = []
+    for step in range(steps + 1):
+        loss = exact_linear_loss(W, V, cov)
+        if step % log_every == 0 or step == steps:
+            row = {"step": step, "train_mse": loss.detach().item()}
+            if pca is not None:
+                top = pca.components[:k].T.float()
+                row["max_angle_deg"] = math.degrees(principal_angles(W.detach(), top).max().item())
+                row["captured"] = captured_fraction(W, pca, min(d, k + 16))
+            history.append(row)
+        if step == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+    with torch.no_grad():
+        model.encoder[1].weight.copy_(V)
+        model.encoder[1].bias.copy_(-(V.double() @ mean).float())
+        model.decoder[0].weight.copy_(W)
+        model.decoder[0].bias.copy_(mean.float())
+    return model, history
 
 
 # -- measurements -------------------------------------------------------------------------------
@@ -180,6 +258,7 @@ def encode(model, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def decode(model, z: torch.Tensor) -> torch.Tensor:
+    """Images decoded from codes ``z`` (N, code size): ``model.decoder`` in eval mode, on the CPU."""
     model.eval()
     return _batched(lambda b: model.decoder(_on(model, b)), z)
 
@@ -250,7 +329,38 @@ def subspace_angles_deg(model: LinearAutoencoder, pca) -> torch.Tensor:
     return principal_angles(w, pca.components[: w.shape[1]].T.float()) * (180 / math.pi)
 
 
-# -- registered runs ----------------------------------------------------------------------------
+def random_codes(codes: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` random codes, each unit drawn independently from a normal distribution with the mean
+    and standard deviation of that unit over ``codes`` (N, k): the right scale, no structure."""
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or len(codes) < 2:
+        raise ValueError(f"codes must be a 2-D tensor (N >= 2, k); got {getattr(codes, 'shape', type(codes).__name__)}")
+    g = torch.Generator().manual_seed(seed)
+    return codes.mean(0) + codes.std(0) * torch.randn(n, codes.shape[1], generator=g)
+
+
+def nearest_distance(x: torch.Tensor, reference: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """For each item of ``x``, the mean squared error per pixel to its nearest item of ``reference``."""
+    a, b = x.reshape(len(x), -1).float(), reference.reshape(len(reference), -1).float()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"x and reference must have the same number of values per item; got {a.shape[1]} and {b.shape[1]}")
+    return torch.cat([torch.cdist(a[i:i + batch_size], b).min(1).values.pow(2) / a.shape[1]
+                      for i in range(0, len(a), batch_size)])
+
+
+def neighbour_precision(query: torch.Tensor, query_labels: torch.Tensor, database: torch.Tensor,
+                        database_labels: torch.Tensor, n: int = 10) -> float:
+    """Retrieval by nearest neighbours: the fraction of the ``n`` items of ``database`` nearest to each
+    query (Euclidean distance between rows) that share the query's label, averaged over the queries."""
+    for name, t in (("query", query), ("database", database)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D tensor (N, features); got {getattr(t, 'shape', type(t).__name__)}")
+    if not 1 <= n <= len(database):
+        raise ValueError(f"n must be between 1 and the {len(database)} database items; got {n!r}")
+    nearest = torch.cdist(query.float(), database.float()).topk(n, largest=False).indices
+    return float((database_labels[nearest] == query_labels[:, None]).double().mean())
+
+
+# -- full-scale runs ----------------------------------------------------------------------------
 def _quiet():
     return dict(live_plot=False, verbose=False)
 
@@ -261,41 +371,59 @@ def _check_overrides(overrides: dict, allowed: tuple) -> None:
         raise ValueError(f"unknown overrides {unknown}; this experiment takes {', '.join(allowed)}")
 
 
-CODE_SIZE_CLAIMS = [{"metric": "linear_max_angle_deg.k16", "value": 2.0, "compare": "at_most",
-                     "text": "a linear autoencoder trained with squared error learns the principal subspace "
-                             "(largest principal angle at k=16 at most 2 degrees, the chapter's tolerance)",
-                     "source": "baldi1989pca"}]
+CODE_SIZE_CLAIMS = [
+    {"metric": "linear_max_angle_deg.k64", "value": 2.0, "compare": "at_most",
+     "text": "a linear autoencoder trained to the minimum of its squared error spans the principal subspace "
+             "(largest principal angle at k=64 at most 2 degrees)", "source": "baldi1989pca"},
+    {"metric": "deep_to_pca.k64", "value": 1.0, "compare": "at_most",
+     "text": "a nonlinear autoencoder reconstructs test digits better than PCA with as many numbers (k=64)",
+     "source": "hinton2006reducing"},
+]
+
+
+def train_deep(code_size: int, x_train: torch.Tensor, P, seed: int, device="cpu", **trainer_kwargs) -> Trainer:
+    """The chapter's :class:`DeepAutoencoder` with ``P``'s settings, its output bias at the mean image."""
+    seed_everything(seed)
+    model = DeepAutoencoder(code_size, P.hidden_size, mean_image=x_train.mean(0))
+    return train_autoencoder(model, x_train, P.deep_epochs, lr=P.deep_lr, batch_size=P.deep_batch_size,
+                             seed=seed, device=device, **trainer_kwargs)
+
+
+def _first_step(history, ok) -> float:
+    return next((row["step"] for row in history if ok(row)), math.nan)
 
 
 def run_code_size(profile, seed, device, checkpoints=None, **overrides):
     P = SETTINGS(profile)
-    _check_overrides(overrides, ("linear_epochs", "deep_epochs", "n_train", "code_sizes"))
-    linear_epochs = overrides.get("linear_epochs", P.linear_epochs)
-    deep_epochs = overrides.get("deep_epochs", P.deep_epochs)
-    code_sizes = tuple(overrides.get("code_sizes", P.code_sizes))
-    train, test = mnist(P.source, n_train=overrides.get("n_train", P.n_train))
+    _check_overrides(overrides, ("n_train", "code_sizes", "deep_epochs", "linear_steps"))
+    for key, value in overrides.items():
+        setattr(P, key, tuple(value) if key == "code_sizes" else value)
+    train, test = mnist(P.source, n_train=P.n_train, n_test=P.n_test)
     x_train, x_test = as_images(train), as_images(test)
     pca = fit_pca(x_train)
-    metrics = {"pca_mse": {}, "linear_mse": {}, "deep_mse": {}, "linear_max_angle_deg": {},
-               "linear_median_angle_deg": {}}
-    histories = {}
-    for k in code_sizes:
-        metrics["pca_mse"][f"k{k}"] = pca.reconstruction_mse(x_test, k)
-        lin = train_autoencoder(LinearAutoencoder(k), x_train, linear_epochs, lr=1e-2, batch_size=P.batch_size,
-                                seed=seed, device=device, checkpoint=checkpoint_path(checkpoints, f"linear_k{k}"),
-                                **_quiet())
-        metrics["linear_mse"][f"k{k}"] = mse_per_pixel(x_test, reconstruct(lin.model, x_test))
-        angles = subspace_angles_deg(lin.model, pca)
-        metrics["linear_max_angle_deg"][f"k{k}"] = float(angles.max())
-        metrics["linear_median_angle_deg"][f"k{k}"] = float(angles.median())
-        deep = train_autoencoder(DeepAutoencoder(k), x_train, deep_epochs, lr=2e-3, batch_size=P.batch_size,
-                                 seed=seed, device=device, checkpoint=checkpoint_path(checkpoints, f"deep_k{k}"),
-                                 **_quiet())
-        metrics["deep_mse"][f"k{k}"] = mse_per_pixel(x_test, reconstruct(deep.model, x_test))
-        histories[f"linear_k{k}"], histories[f"deep_k{k}"] = list(lin.history), list(deep.history)
+    names = ("pca_mse", "linear_mse", "linear_max_angle_deg", "linear_steps_to_1pct", "linear_steps_to_2deg",
+             "deep_mse", "deep_to_pca")
+    metrics, histories = {n: {} for n in names}, {}
+    for k in P.code_sizes:
+        key = f"k{k}"
+        pca_train = pca.reconstruction_mse(x_train, k)
+        metrics["pca_mse"][key] = pca.reconstruction_mse(x_test, k)
+        lin, hist = fit_linear_autoencoder(x_train, k, P.linear_steps, lr=P.linear_lr, seed=seed, pca=pca)
+        metrics["linear_mse"][key] = mse_per_pixel(x_test, reconstruct(lin, x_test))
+        metrics["linear_max_angle_deg"][key] = hist[-1]["max_angle_deg"]
+        metrics["linear_steps_to_1pct"][key] = _first_step(hist, lambda r: r["train_mse"] <= 1.01 * pca_train)
+        metrics["linear_steps_to_2deg"][key] = _first_step(hist, lambda r: r["max_angle_deg"] < 2)
+        deep = train_deep(k, x_train, P, seed, device, checkpoint=checkpoint_path(checkpoints, f"deep_k{k}"),
+                          settings={"k": k, "epochs": P.deep_epochs, "n_train": len(x_train)}, **_quiet())
+        metrics["deep_mse"][key] = mse_per_pixel(x_test, reconstruct(deep.model, x_test))
+        metrics["deep_to_pca"][key] = metrics["deep_mse"][key] / metrics["pca_mse"][key]
+        histories[f"linear_{key}"] = [{"step": r["step"], "train_mse": r["train_mse"], "max_angle_deg": r["max_angle_deg"]}
+                                      for r in hist]
+        histories[f"deep_{key}"] = list(deep.history)
     return {"metrics": metrics, "history": histories,
-            "settings": {"code_sizes": code_sizes, "linear_epochs": linear_epochs, "deep_epochs": deep_epochs,
-                         "n_train": len(train), "batch_size": P.batch_size}}
+            "settings": {"code_sizes": P.code_sizes, "linear_steps": P.linear_steps, "deep_epochs": P.deep_epochs,
+                         "n_train": len(x_train), "deep_batch_size": P.deep_batch_size, "deep_lr": P.deep_lr,
+                         "hidden_size": P.hidden_size}}
 
 
 OVERCOMPLETE_VARIANTS = ("plain", "sparse", "denoising")
@@ -305,44 +433,46 @@ def overcomplete_measurements(model, x_test: torch.Tensor, noise_std: float, see
     """Test MSE, code sparsity, denoising PSNR, and relative error on digits, noise and letters."""
     noisy = add_noise(x_test, noise_std, seed=seed + 1234)
     codes = encode(model, x_test)
-    noise, letters = box_noise(len(x_test) if len(x_test) < 1000 else 1000, seed=seed), draw_letters()
+    x_hat = decode(model, codes)
+    noise, letters = box_noise(min(len(x_test), 1000), seed=seed), draw_letters()
     return {
-        "test_mse": mse_per_pixel(x_test, reconstruct(model, x_test)),
+        "test_mse": mse_per_pixel(x_test, x_hat),
         "active_fraction": active_fraction(codes),
-        "mean_code": float(codes.mean()),
         "psnr_noisy_input": psnr(x_test, noisy),
         "psnr_denoised": psnr(x_test, reconstruct(model, noisy)),
-        "relative_error_digits": relative_error(x_test, reconstruct(model, x_test)),
+        "relative_error_digits": relative_error(x_test, x_hat),
         "relative_error_noise": relative_error(noise, reconstruct(model, noise)),
         "relative_error_letters": relative_error(letters, reconstruct(model, letters)),
     }
 
 
-def train_overcomplete(variant: str, x_train: torch.Tensor, epochs: int, *, hidden_size: int = 1024,
-                       noise_std: float = 0.5, sparsity: float = 0.1, batch_size: int = 128, seed: int = 0,
-                       device="cpu", **trainer_kwargs) -> Trainer:
-    """One of the three overcomplete autoencoders: ``plain``, ``sparse`` (L1 on the code) or ``denoising``."""
+def train_overcomplete(variant: str, x_train: torch.Tensor, P, seed: int = 0, device="cpu",
+                       hidden_size: int = 1024, **trainer_kwargs) -> Trainer:
+    """One of the three overcomplete autoencoders with ``P``'s settings: ``plain``, ``sparse`` (L1 on
+    the code) or ``denoising`` (Gaussian noise on the input, clean target)."""
     if variant not in OVERCOMPLETE_VARIANTS:
         raise ValueError(f"variant must be one of {OVERCOMPLETE_VARIANTS}; got {variant!r}")
+    seed_everything(seed)
     return train_autoencoder(
-        OvercompleteAutoencoder(hidden_size), x_train, epochs, lr=1e-3, batch_size=batch_size, seed=seed,
-        device=device, noise_std=noise_std if variant == "denoising" else 0.0,
-        sparsity=sparsity if variant == "sparse" else 0.0, **trainer_kwargs)
+        OvercompleteAutoencoder(hidden_size), x_train, P.over_epochs, lr=P.over_lr, batch_size=P.over_batch_size,
+        seed=seed, device=device, noise_std=P.noise_std if variant == "denoising" else 0.0,
+        sparsity=P.sparsity if variant == "sparse" else 0.0, **trainer_kwargs)
 
 
 def run_overcomplete(profile, seed, device, checkpoints=None, **overrides):
     P = SETTINGS(profile)
     _check_overrides(overrides, ("over_epochs", "n_train"))
-    epochs = overrides.get("over_epochs", P.over_epochs)
-    train, test = mnist(P.source, n_train=overrides.get("n_train", P.n_train))
+    for key, value in overrides.items():
+        setattr(P, key, value)
+    train, test = mnist(P.source, n_train=P.n_train, n_test=P.n_test)
     x_train, x_test = as_images(train), as_images(test)
     metrics, histories = {}, {}
     for variant in OVERCOMPLETE_VARIANTS:
-        t = train_overcomplete(variant, x_train, epochs, noise_std=P.noise_std, sparsity=P.sparsity,
-                               batch_size=P.batch_size, seed=seed, device=device,
-                               checkpoint=checkpoint_path(checkpoints, variant), **_quiet())
+        t = train_overcomplete(variant, x_train, P, seed, device, checkpoint=checkpoint_path(checkpoints, variant),
+                               settings={"variant": variant, "epochs": P.over_epochs, "n_train": len(x_train)},
+                               **_quiet())
         metrics[variant] = overcomplete_measurements(t.model, x_test, P.noise_std, seed)
         histories[variant] = list(t.history)
     return {"metrics": metrics, "history": histories,
-            "settings": {"epochs": epochs, "hidden_size": 1024, "noise_std": P.noise_std, "sparsity": P.sparsity,
-                         "n_train": len(train), "batch_size": P.batch_size}}
+            "settings": {"epochs": P.over_epochs, "hidden_size": 1024, "noise_std": P.noise_std, "sparsity": P.sparsity,
+                         "n_train": len(x_train), "batch_size": P.over_batch_size, "lr": P.over_lr}}

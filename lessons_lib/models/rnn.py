@@ -6,7 +6,7 @@ in ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (``weight_ih``, ``weight_hh``, ``bias_i
 the chapter can check outputs and gradients against the fused modules.
 :class:`Recurrent` runs a cell along a sequence with a Python loop: that loop *is* the
 unfolded network. :func:`unroll` builds the same network with one separate copy of the cell
-per step, which is the seed's question ("what is it equivalent to, unfolded?") made concrete.
+per step, which is the lecture's question ("what is it equivalent to, unfolded?") made concrete.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class RNNCell(_Cell):
     gates = 1
 
     def forward(self, x, h):
-        return torch.tanh(x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh)
+        return torch.tanh(x @ self.weight_ih.T + self.bias_ih
+                          + h @ self.weight_hh.T + self.bias_hh)
 
 
 class LSTMCell(_Cell):
@@ -69,28 +70,38 @@ class LSTMCell(_Cell):
 
     def forward(self, x, state):
         h, c = state
-        i, f, g, o = (x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh).chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        i, f, g, o = self.gate_values(x, h)
+        c = f * c + i * g            # keep a fraction f of the cell, add i of g
+        return o * torch.tanh(c), c  # show a fraction o of it
+
+    def gate_values(self, x, h):
+        """Input and forget gates, candidate, output gate: one matrix product."""
+        i, f, g, o = (x @ self.weight_ih.T + self.bias_ih
+                      + h @ self.weight_hh.T + self.bias_hh).chunk(4, dim=-1)
+        return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
 
 class GRUCell(_Cell):
-    """Cho et al.'s gated recurrent unit, in PyTorch's convention (reset applied after W_hn h).
+    """Cho et al.'s gated recurrent unit, in PyTorch's convention (reset after W_hn h).
 
     r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)         reset gate
     z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)         update gate
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))      candidate
-    h_t = (1 - z) * n + z * h_{t-1}
+    h_t = z * h_{t-1} + (1 - z) * n
     """
 
     gates = 3
 
     def forward(self, x, h):
+        r, z, n = self.gate_values(x, h)
+        return z * h + (1 - z) * n   # keep a fraction z of h, take 1 - z of n
+
+    def gate_values(self, x, h):
+        """Reset and update gates, and the candidate (recurrent part scaled by r)."""
         xr, xz, xn = (x @ self.weight_ih.T + self.bias_ih).chunk(3, dim=-1)
         hr, hz, hn = (h @ self.weight_hh.T + self.bias_hh).chunk(3, dim=-1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        return (1 - z) * n + z * h
+        return r, z, torch.tanh(xn + r * hn)
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -137,7 +148,8 @@ class Recurrent(nn.Module):
 
     def forward(self, x, state=None, lengths=None, keep_states=False):
         if x.ndim != 3 or x.shape[-1] != self.cell.input_size:
-            raise ValueError(f"x must have shape (batch, steps, {self.cell.input_size}); got {tuple(x.shape)}")
+            raise ValueError(f"x must be (batch, steps, {self.cell.input_size});"
+                             f" got {tuple(x.shape)}")
         B, T, _ = x.shape
         lengths = _check_lengths(lengths, B, T)
         state = self.cell.init_state(B, x.device, x.dtype) if state is None else state
@@ -146,8 +158,10 @@ class Recurrent(nn.Module):
             new = self.cell(x[:, t], state)
             if lengths is not None:  # keep the old state where the sequence has ended
                 alive = (t < lengths).to(x.device)[:, None]
-                new = tuple(torch.where(alive, n, s) for n, s in zip(new, state)) if isinstance(new, tuple) \
-                    else torch.where(alive, new, state)
+                if isinstance(new, tuple):
+                    new = tuple(torch.where(alive, n, s) for n, s in zip(new, state))
+                else:
+                    new = torch.where(alive, new, state)
                 outputs.append(_hidden(new) * alive)
             else:
                 outputs.append(_hidden(new))
