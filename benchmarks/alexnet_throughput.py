@@ -21,7 +21,7 @@ from lessons_lib.data import DeviceLoader, MNIST_MEAN, MNIST_STD, mnist
 from lessons_lib.device import pick_device, seed_everything
 from lessons_lib.experiments.alexnet import PartialEpochs
 from lessons_lib.models import MnistAlexNet
-from lessons_lib.training import Trainer
+from lessons_lib.training import FastTrainer
 
 
 def sync(device):
@@ -66,7 +66,7 @@ def bare(args, device, loader) -> float:
 def trainer(args, device, loader) -> float:
     model, opt = make(args, device)
     fast = device.type == "cuda"
-    tr = Trainer(model, opt, device=device, bf16=fast, channels_last=fast, progress=False, live_plot=False,
+    tr = FastTrainer(model, opt, device=device, bf16=fast, channels_last=fast, live_plot=False,
                  verbose=False)
     tr.train_epoch(PartialEpochs(loader, args.warmup), 0)
     sync(device)
@@ -84,11 +84,12 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=256 if gpu else 64)
     p.add_argument("--steps", type=int, default=50 if gpu else 20)
     p.add_argument("--warmup", type=int, default=10 if gpu else 3)
+    p.add_argument("--source", default="auto", help="MNIST: auto, full or sample (the package's 3,000 images)")
     p.add_argument("--repeats", type=int, default=2, help="alternate bare/Trainer this many times; report the best")
     args = p.parse_args(argv)
     if gpu:
         torch.backends.cudnn.benchmark = True
-    train, _ = mnist("auto", n_train=min(60000, args.batch * (args.steps + args.warmup)))
+    train, _ = mnist(args.source, n_train=min(60000, args.batch * (args.steps + args.warmup)))
     loader = DeviceLoader(train.images, train.labels, args.batch, shuffle=True, drop_last=True, device=device,
                           normalize=(MNIST_MEAN, MNIST_STD), resize=args.resolution)
     name = torch.cuda.get_device_name() if gpu else "CPU"

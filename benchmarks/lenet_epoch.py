@@ -2,13 +2,13 @@
 
     python benchmarks/lenet_epoch.py [--device cuda|cpu] [--epochs 1] [--workers 2]
 
-Both sides train the same network (the seed's LeNet) with the same optimiser (Caffe's SGD
+Both sides train the same network (the lecture's LeNet) with the same optimiser (Caffe's SGD
 settings, torch.optim.SGD), batch 64, for the same number of epochs, in this one process:
 
 * baseline: ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``Normalize`` + ``DataLoader``
   (shuffle, ``num_workers``, ``pin_memory`` on CUDA), a plain training loop;
 * ours: ``lessons_lib.data.DeviceLoader`` (the whole uint8 set on the device, one
-  permutation per epoch, normalisation batched on the device) and ``lessons_lib.train.Trainer``
+  permutation per epoch, normalisation batched on the device) and ``lessons_lib.training.Trainer``
   (eager; add ``--graph`` on CUDA to capture each step in a CUDA graph as well).
 
 It prints the seconds per epoch of each, the ratio, and the final test accuracy of each as a
@@ -69,7 +69,7 @@ def baseline(device, epochs, workers):
 def ours(device, epochs, graph):
     from lessons_lib.data import DeviceLoader, MNIST_MEAN, MNIST_STD, load_mnist
     from lessons_lib.models import LeNet
-    from lessons_lib.training import Trainer
+    from lessons_lib.training import FastTrainer
 
     train, test = load_mnist("train"), load_mnist("test")
     tl = DeviceLoader(train.images, train.labels, 64, drop_last=True, device=device, normalize=(MNIST_MEAN, MNIST_STD))
@@ -77,7 +77,7 @@ def ours(device, epochs, graph):
     torch.manual_seed(0)
     model = LeNet().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    trainer = Trainer(model, opt, device=device, cuda_graph=graph, progress=False, live_plot=False, verbose=False)
+    trainer = FastTrainer(model, opt, device=device, cuda_graph=graph, live_plot=False, verbose=False)
     times = []
     for e in range(1, epochs + 1):
         sync(device)

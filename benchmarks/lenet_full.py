@@ -1,4 +1,4 @@
-"""The seed's full LeNet run (Caffe recipe, batch 64, 75 epochs) on one GPU, timed three ways.
+"""The lecture's full LeNet run (Caffe recipe, batch 64, 75 epochs) on one GPU, timed three ways.
 
     python benchmarks/lenet_full.py [--epochs 75] [--probe-epochs 2] [--seeds 3]
 
@@ -69,6 +69,8 @@ def main():
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--cpu-check", action="store_true", help="run on the CPU to check the script (tiny numbers)")
     args = p.parse_args()
+    if args.cpu_check:  # only that the script runs: one epoch of everything, two seeds
+        args.epochs, args.probe_epochs, args.seeds, args.workers = 1, 1, 2, 0
     if not torch.cuda.is_available() and not args.cpu_check:
         sys.exit("this benchmark needs a CUDA GPU (see benchmarks/lenet_epoch.py for the CPU comparison)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -78,10 +80,10 @@ def main():
     b_times, _ = baseline(device, args.probe_epochs, args.workers)
     base_epoch = sum(b_times[1:] or b_times) / len(b_times[1:] or b_times)
     t0 = time.perf_counter()
-    eager = train_lenet("caffe", args.probe_epochs, 0, device, data, fast=False, progress=False, live_plot=False, verbose=False)
+    eager = train_lenet("caffe", args.probe_epochs, 0, device, data, fast=False, live_plot=False, verbose=False)
     eager_epoch = sum(eager.history.column("time")[1:] or eager.history.column("time")) / max(1, args.probe_epochs - 1)
     t0 = time.perf_counter()
-    fast = train_lenet("caffe", args.epochs, 0, device, data, fast=device.type == "cuda", progress=False, live_plot=False, verbose=False)
+    fast = train_lenet("caffe", args.epochs, 0, device, data, fast=device.type == "cuda", live_plot=False, verbose=False)
     sync(device)
     fast_total = time.perf_counter() - t0
     fast_train = sum(fast.history.column("time"))

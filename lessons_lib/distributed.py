@@ -18,22 +18,34 @@ each epoch's statistics over the ranks, and only rank 0 prints and writes checkp
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
+import threading
+import time
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from .files import atomic_write
 from .training import FastTrainer
 
 
-def init(backend: str | None = None):
+TIMEOUT = 300.0  # seconds a process waits for the others at any step before it gives up
+
+
+def init(backend: str | None = None, timeout: float | None = None):
     """Join the process group that ``torchrun`` describes in the environment.
 
     Returns ``(rank, world_size, device)``: NCCL and the process's own GPU (``LOCAL_RANK``)
     on CUDA, gloo and the CPU otherwise. Without torchrun's variables it is one process:
     ``(0, 1, device)`` with no process group.
+
+    Two faults end the process instead of leaving it waiting: a process that stops answering
+    (stalled, or dead without its launcher noticing) makes the others fail after ``timeout``
+    seconds (default ``$LESSONS_DIST_TIMEOUT`` or 300) with a message that says so; and when the
+    launcher itself dies (``kill -9`` of torchrun), its workers exit within a second or two.
     """
     from .device import pick_device
 
@@ -43,13 +55,31 @@ def init(backend: str | None = None):
     backend = backend or ("nccl" if cuda else "gloo")
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl' or 'gloo'; got {backend!r}")
+    timeout = float(os.environ.get("LESSONS_DIST_TIMEOUT", TIMEOUT)) if timeout is None else timeout
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
     local = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend)
+        _exit_with_the_launcher()
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def _exit_with_the_launcher() -> None:
+    """Exit as soon as the process that started this one (torchrun's agent) is gone: an orphaned
+    worker would otherwise keep its GPU and wait for the others forever."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        print(f"rank {os.environ.get('RANK')}: the launcher (pid {parent}) is gone; exiting", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-the-launcher", daemon=True).start()
 
 
 def shard(x: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
@@ -132,7 +162,8 @@ def training_memory(model: nn.Module, input_size, batch_size: int = 128, bytes_p
 
 # -- the torchrun entry point ---------------------------------------------------------------
 def train(epochs: int = 1, model: str = "lenet", batch_size: int = 64, n_train: int | None = None,
-          source: str = "auto", shuffle: bool = True, seed: int = 0, resolution: int = 64, out: str | None = None):
+          source: str = "auto", shuffle: bool = True, seed: int = 0, resolution: int = 64, out: str | None = None,
+          timeout: float | None = None):
     """Train on MNIST in every process of the group, each on its shard; ``batch_size`` is the
     global batch (each rank takes ``batch_size / world_size``). Rank 0 saves the final weights
     and history to ``out`` (a ``torch.save`` file) when given. Returns the trainer."""
@@ -140,7 +171,7 @@ def train(epochs: int = 1, model: str = "lenet", batch_size: int = 64, n_train: 
     from .device import seed_everything
     from .models import LeNet, MnistAlexNet
 
-    rank, world, device = init()
+    rank, world, device = init(timeout=timeout)
     if batch_size % world:
         raise ValueError(f"batch_size must be a multiple of the {world} processes; got {batch_size}")
     train_split, test_split = mnist(source, n_train=n_train)
@@ -163,7 +194,8 @@ def train(epochs: int = 1, model: str = "lenet", batch_size: int = 64, n_train: 
     trainer.fit(loader, test, epochs=epochs)
     if out is not None and rank == 0:
         state = {k.removeprefix("module."): v.cpu() for k, v in trainer.model.state_dict().items()}
-        torch.save({"state_dict": state, "history": list(trainer.history), "world_size": world}, out)
+        with atomic_write(out) as f:
+            torch.save({"state_dict": state, "history": list(trainer.history), "world_size": world}, f)
     return trainer
 
 
@@ -179,9 +211,20 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--out", default=None, help="file for rank 0's final weights and history")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for the other processes at any "
+                   f"step before failing (default $LESSONS_DIST_TIMEOUT or {TIMEOUT:g})")
     a = p.parse_args(argv)
+    timeout = a.timeout if a.timeout is not None else float(os.environ.get("LESSONS_DIST_TIMEOUT", TIMEOUT))
     try:
-        train(a.epochs, a.model, a.batch_size, a.n_train, a.source, not a.no_shuffle, a.seed, a.resolution, a.out)
+        train(a.epochs, a.model, a.batch_size, a.n_train, a.source, not a.no_shuffle, a.seed, a.resolution, a.out,
+              timeout)
+    except RuntimeError as exc:
+        if "timed out" not in str(exc).lower():
+            raise
+        print(f"rank {os.environ.get('RANK', 0)}: no answer from another process for {timeout:g} s: one has stalled, "
+              "or died without torchrun noticing; stopping. If a step can take that long, raise --timeout "
+              f"(torch: {str(exc).strip()[-200:]})", file=sys.stderr, flush=True)
+        return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

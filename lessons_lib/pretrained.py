@@ -7,6 +7,7 @@ host answers within a few seconds, then downloads with a socket timeout; it retu
 """
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 import urllib.request
@@ -14,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+
+from .files import atomic_write
 
 
 def _weights_url() -> str:
@@ -33,19 +36,23 @@ def alexnet_weights(timeout: float = 10.0, verbose: bool = True) -> dict | None:
     url = _weights_url()
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
     if not path.is_file():
-        host = urlparse(url).hostname
+        where = urlparse(url)
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
+            socket.create_connection((where.hostname, where.port or 443), timeout=timeout).close()
             deadline = time.monotonic() + 3 * timeout + 120  # generous for 233 MB, never unbounded
-            with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
+            digest = hashlib.sha256()
+            with urllib.request.urlopen(url, timeout=timeout) as r, atomic_write(path) as f:
                 while chunk := r.read(1 << 20):
                     f.write(chunk)
+                    digest.update(chunk)
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"download slower than the {deadline:.0f} s allowed")
-            tmp.replace(path)
-        except (OSError, TimeoutError) as exc:
+                # torchvision's file names end with the start of their SHA-256, which torch.hub checks too
+                expected = path.stem.rsplit("-", 1)[-1]
+                if not digest.hexdigest().startswith(expected):
+                    raise ValueError(f"the download is damaged (SHA-256 {digest.hexdigest()[:8]}..., expected "
+                                     f"{expected}...)")
+        except (OSError, TimeoutError, ValueError) as exc:
             if verbose:
                 print(f"torchvision's ImageNet AlexNet weights are not available here (no network: {exc}); "
                       "run this page in Colab to see them.")

@@ -12,11 +12,13 @@ never reached is counted, not averaged), each seed's history, the device, librar
 commit and wall time.
 
 ``results/`` (the default ``--out``) accepts only what the book may publish: the full profile,
-no overrides, from a clean commit; anything else needs an explicit ``--out``. What a run
-guarantees when it is interrupted: each seed's result is kept as soon as that seed finishes and
-each training run saves a checkpoint after every epoch (under ``--checkpoints``), so running
-the same command again loses at most the epoch in progress; the record is written atomically
-once every seed is done, so a reader never sees a half-written file.
+no overrides, from a clean commit; anything else needs an explicit ``--out`` and never replaces
+a full-scale record. What a run guarantees when it is interrupted (the README says it in full):
+both folders are checked before training; each seed's result is kept as soon as that seed
+finishes and each training run saves a checkpoint after every epoch (under ``--checkpoints``), so
+running the same command again loses at most the epoch in progress; the record is written
+atomically once every seed is done, so a reader never sees a half-written file; a second run
+that would write the same record stops at once.
 """
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ import torch
 
 from .config import PROFILES, check_profile
 from .device import environment, pick_device
-from .files import check_writable, write_text
-from .results import CHECKOUT_RESULTS, summarize
+from .files import check_writable, locked, write_text
+from .results import CHECKOUT_RESULTS, PACKAGED_RESULTS, is_full_scale, results_dir, summarize
 
 DEFAULT_CHECKPOINTS = CHECKOUT_RESULTS.parent / "checkpoints"
 
@@ -54,20 +56,69 @@ def get(name: str):
     return table[name]
 
 
-def _check_out(profile: str, overrides: dict, out, commit) -> Path:
-    """The output folder, checked before any training: results/ takes only publishable runs."""
+def _check_out(profile: str, overrides: dict, out, commit, names: list[str]) -> Path:
+    """The output folder, checked before any training.
+
+    A run that the book may not publish (another profile, overrides, a modified checkout) goes
+    neither into a folder the book publishes from (``results/``, however it is named) nor over a
+    full-scale record anywhere: a committed result is never replaced by a check.
+    """
+    if out is None and not _is_checkout():
+        raise ValueError("lessons_lib is not running from a checkout of the repository, so there is no results/ "
+                         "folder to write to: pass --out DIR")
     folder = Path(out) if out is not None else CHECKOUT_RESULTS
-    if folder.resolve() == CHECKOUT_RESULTS.resolve():
-        problems = []
-        if profile != "full":
-            problems.append(f"profile {profile!r} (results/ holds the full profile only)")
-        if overrides:
-            problems.append(f"overrides {overrides} (results/ holds unmodified runs only)")
-        if not commit or commit.endswith("-dirty"):
-            problems.append(f"commit {commit or 'unknown'} (results/ holds runs of a clean, committed checkout)")
-        if problems:
+    problems = []
+    if profile != "full":
+        problems.append(f"profile {profile!r} (results/ holds the full profile only)")
+    if overrides:
+        problems.append(f"overrides {overrides} (results/ holds unmodified runs only)")
+    if not commit or commit.endswith("-dirty"):
+        problems.append(f"commit {commit or 'unknown'} (results/ holds runs of a clean, committed checkout)")
+    if problems:
+        published = {p.resolve() for p in (CHECKOUT_RESULTS, PACKAGED_RESULTS, results_dir()) if p is not None}
+        if folder.resolve() in published:
             raise ValueError("this run cannot go to results/: " + "; ".join(problems) + ". Pass --out DIR for a check")
-    return check_writable(folder)
+        for name in names:
+            if _holds_full_scale(folder / f"{name}.json"):
+                raise ValueError(f"{folder / name}.json is a full-scale record, and this run would replace it: "
+                                 + "; ".join(problems) + ". Pass another --out DIR for a check")
+    return check_writable(folder, "output folder (--out)")
+
+
+def _check_overrides(exp, overrides: dict) -> None:
+    """An override keeps the kind of the setting it replaces: a count must be a positive int.
+    Counts are the training length (``epochs``, ``steps``, ``*_epochs``, ``*_steps``: a run of zero
+    trains nothing worth recording) and every setting that is a positive int in every profile of
+    the chapter's settings (sizes, lengths). Checked before any training, so that ``--set epochs=0``
+    is refused with its name."""
+    from .config import Profiles
+
+    module = sys.modules.get(exp.run.__module__)
+    values = {}  # every value of each setting, over the chapter's Profiles tables and profiles
+    for table in (v for v in vars(module).values() if isinstance(v, Profiles)) if module else ():
+        for key, vals in table.rows():
+            values.setdefault(key, []).extend(vals)
+    for key, value in overrides.items():
+        length = key in ("epochs", "steps") or key.endswith(("_epochs", "_steps"))
+        count = key in values and all(_positive_int(v) for v in values[key])
+        if (length or count) and not _positive_int(value):
+            raise ValueError(f"--set {key}={value!r}: {key} counts something (epochs, steps, items); expected a "
+                             f"positive int")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_checkout() -> bool:
+    return (CHECKOUT_RESULTS.parent / "pyproject.toml").is_file()
+
+
+def _holds_full_scale(path: Path) -> bool:
+    try:
+        return is_full_scale(json.loads(path.read_text()))
+    except (OSError, ValueError):  # missing or unreadable: nothing to protect
+        return False
 
 
 def _jsonable(value):
@@ -126,10 +177,13 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
         raise ValueError(f"jobs must be a positive int; got {jobs!r}")
     overrides = dict(overrides or {})
     exps = [get(n) for n in names]
+    for exp in exps:
+        _check_overrides(exp, overrides)
     device = torch.device(device) if device is not None else pick_device(verbose=verbose)
     env = {**environment(device), "profile": profile}  # the commit as the run starts
-    out = _check_out(profile, overrides, out, env["commit"])
-    work_root = check_writable(Path(checkpoints) if checkpoints is not None else DEFAULT_CHECKPOINTS)
+    out = _check_out(profile, overrides, out, env["commit"], [e.name for e in exps])
+    work_root = check_writable(Path(checkpoints) if checkpoints is not None else DEFAULT_CHECKPOINTS,
+                               "checkpoints folder (--checkpoints)")
     plan = {}
     for exp in exps:
         seed_list = seeds if isinstance(seeds, list) else list(range(exp.default_seeds if seeds is None else seeds))
@@ -153,8 +207,9 @@ def run_many(names: list[str], profile: str = "full", seeds: int | list[int] | N
 
     tasks = [(n, s) for n, sl in plan.items() for s in sl]
     with contextlib.ExitStack() as stack:
-        for n in plan:
-            stack.enter_context(_exclusive(work[n]))
+        for n in plan:  # one run per record and per work folder at a time; a second one fails at once
+            stack.enter_context(_exclusive(out / f"{n}.json", "writing"))
+            stack.enter_context(_exclusive(work[n], "using"))
         if jobs == 1:
             for name, seed in tasks:
                 try:
@@ -194,16 +249,13 @@ def run(name: str, profile: str = "full", seeds: int | list[int] | None = None, 
 
 
 @contextlib.contextmanager
-def _exclusive(work: Path):
-    """Hold ``work``'s lock for the whole run: a second run of the same experiment fails at once."""
-    import fcntl
-
-    work.mkdir(parents=True, exist_ok=True)
-    with open(work / "lock", "w") as lock:
+def _exclusive(path: Path, verb: str):
+    """Hold ``path``'s lock for the whole run: a second run that wants it fails at once, before training."""
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stack.enter_context(locked(path, wait=False))
         except BlockingIOError:
-            raise ValueError(f"another run of this experiment is using {work}; wait for it to finish") from None
+            raise ValueError(f"another run is {verb} {path}; wait for it to finish") from None
         yield
 
 
@@ -271,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # a failed run, a full disk: said in one line, the rest is kept
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -45,3 +45,41 @@ def checkpoints_in_tmp(tmp_path_factory, monkeypatch):
     from lessons_lib import reproduce
 
     monkeypatch.setattr(reproduce, "DEFAULT_CHECKPOINTS", tmp_path_factory.mktemp("checkpoints"))
+
+
+# -- real faults, in other processes ---------------------------------------------------------
+def python(code: str, *args, env=None, timeout=300, **kw):
+    """Run ``code`` in a fresh Python process that imports this checkout's lessons_lib."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+_TMPFS = {}
+
+
+def on_tmpfs(mount: Path, code: str, *args, size_kb: int = 1024, readonly: bool = False, **kw):
+    """Run ``code`` (as :func:`python`) in a private mount namespace where ``mount`` is a fresh tmpfs
+    of ``size_kb`` KiB, read-only if asked: a real full or read-only file system, which even root
+    cannot write. Skips the test where mount namespaces are not permitted."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]  # the mount stays in the namespace
+    if "ok" not in _TMPFS:
+        _TMPFS["ok"] = bool(shutil.which("unshare")) and subprocess.run(
+            unshare + ["mount -t tmpfs -o size=4k tmpfs /mnt"], capture_output=True).returncode == 0
+    if not _TMPFS["ok"]:
+        pytest.skip("mounting a tmpfs in a private mount namespace is not permitted here")
+    mount.mkdir(parents=True, exist_ok=True)
+    options = f"size={size_kb}k" + (",ro" if readonly else "")
+    script = (f"mount -t tmpfs -o {options} tmpfs {shlex.quote(str(mount))} && exec "
+              + " ".join(shlex.quote(a) for a in [sys.executable, "-c", code, *map(str, args)]))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **kw.pop("env", {})}
+    return subprocess.run(unshare + [script], env=env, capture_output=True, text=True,
+                          timeout=kw.pop("timeout", 300), **kw)

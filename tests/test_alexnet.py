@@ -124,6 +124,43 @@ def test_pretrained_fails_fast_offline(monkeypatch, tmp_path):
         pretrained.alexnet_weights(timeout=0)
 
 
+def test_pretrained_download_is_verified_and_atomic(monkeypatch, tmp_path):
+    """A download whose bytes do not match the hash in the file's name leaves nothing behind; a
+    good one is kept under its name, and nothing else."""
+    import functools
+    import hashlib
+    import http.server
+    import io
+    import threading
+
+    def name(data: bytes) -> str:  # torchvision's naming: the first 8 hex digits of the SHA-256
+        return f"alexnet-owt-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+
+    served = tmp_path / "served"
+    served.mkdir()
+    buffer = io.BytesIO()
+    torch.save({"w": torch.ones(2)}, buffer)
+    good, damaged = name(buffer.getvalue()), name(b"the original")
+    (served / good).write_bytes(buffer.getvalue())
+    (served / damaged).write_bytes(b"not the original")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    for var in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        monkeypatch.setattr(pretrained, "_weights_url", lambda: f"http://127.0.0.1:{httpd.server_port}/{damaged}")
+        assert pretrained.alexnet_weights(timeout=5, verbose=False) is None
+        assert [p.name for p in (tmp_path / "hub").rglob("*") if p.is_file()] == []
+        monkeypatch.setattr(pretrained, "_weights_url", lambda: f"http://127.0.0.1:{httpd.server_port}/{good}")
+        assert torch.equal(pretrained.alexnet_weights(timeout=5, verbose=False)["w"], torch.ones(2))
+        assert [p.name for p in (tmp_path / "hub").rglob("*") if p.is_file()] == [good]
+    finally:
+        httpd.shutdown()
+
+
 @pytest.mark.parametrize("name", ["alexnet_mnist", "alexnet_relu_tanh", "alexnet_regularisation"])
 def test_registered_experiments_run_at_smoke(name, tmp_path):
     rec = reproduce.run(name, profile="smoke", seeds=1, out=tmp_path, device="cpu", verbose=False)

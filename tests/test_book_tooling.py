@@ -80,6 +80,58 @@ def test_execute_copy_leaves_the_notebook_and_reports_every_failure(tmp_path):
     assert good.read_text() == before
 
 
+def test_execute_in_place_reports_a_failure_runs_the_rest_and_survives_an_unwritable_results_folder(
+        tmp_path, monkeypatch, capsys):
+    """Three notebooks of a book, the middle one failing, and a results folder that cannot be
+    written (under a regular file: not even root can): the failure is reported, the others run and
+    are saved, and each says it could not record its timing."""
+    book_dir = tmp_path / "book"
+    book_dir.mkdir()
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    monkeypatch.setattr(notebooks, "SOURCES", book_dir / "src")  # no text sources: nothing to sync
+    (tmp_path / "results").write_text("")  # where the results folder should be, a file
+    monkeypatch.setattr(notebooks, "TIMINGS", tmp_path / "results" / "notebook_timings.json")
+    paths = [book_dir / f"{name}.ipynb" for name in ("a", "b", "c")]
+    for path, code in zip(paths, ("print(1)", "1/0", "print(3)")):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), path)
+    before = paths[1].read_text()
+    assert notebooks.main(["execute", "--profile", "smoke", *map(str, paths)]) == 1
+    out = capsys.readouterr()
+    assert out.out.count("done in") == 2 and "FAILED: CellExecutionError" in out.out and "ZeroDivisionError" in out.out
+    assert out.out.count(f"could not record the timing in {tmp_path / 'results' / 'notebook_timings.json'}") == 2
+    assert "1 notebook(s) failed" in out.err and str(paths[1]) in out.err
+    assert [nbformat.read(p, 4).cells[0].outputs[0]["text"] for p in (paths[0], paths[2])] == ["1\n", "3\n"]
+    assert paths[1].read_text() == before
+    assert sorted(p.name for p in book_dir.iterdir()) == ["a.ipynb", "b.ipynb", "c.ipynb"]  # no temporary file
+
+
+def test_execute_on_a_read_only_results_folder(tmp_path):
+    """The same with a real read-only file system as results/ (a tmpfs mounted read-only)."""
+    from conftest import on_tmpfs
+
+    nb = tmp_path / "book" / "x.ipynb"
+    nb.parent.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), nb)
+    code = ("import importlib.util, pathlib, sys\n"
+            "spec = importlib.util.spec_from_file_location('nb', sys.argv[1]); m = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(m)\n"
+            "root = pathlib.Path(sys.argv[2]); m.ROOT, m.SOURCES = root, root / 'book' / 'src'\n"
+            "m.TIMINGS = root / 'results' / 'notebook_timings.json'\n"
+            "sys.exit(m.main(['execute', '--profile', 'smoke', str(root / 'book' / 'x.ipynb')]))")
+    out = on_tmpfs(tmp_path / "results", code, ROOT / "tools" / "notebooks.py", tmp_path, readonly=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"could not record the timing in {tmp_path / 'results' / 'notebook_timings.json'} (Read-only file system)" \
+        in out.stdout
+    assert nbformat.read(nb, 4).cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_execute_with_nothing_to_execute_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    monkeypatch.setattr(notebooks, "SOURCES", tmp_path / "book" / "src")  # as in an installed package: no book
+    assert notebooks.main(["execute"]) == 2
+    assert "no notebooks to execute" in capsys.readouterr().err
+
+
 # -- the Colab setup cell --------------------------------------------------------------------
 def setup_cell(md: Path):
     import jupytext

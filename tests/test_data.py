@@ -1,11 +1,18 @@
 import gzip
+import hashlib
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import torch
+
+from conftest import ROOT
 
 from lessons_lib.data import DeviceLoader, MnistFileError, load_mnist, load_sample, mnist
 from lessons_lib.data import mnist_files as mnist_mod
@@ -157,6 +164,206 @@ def test_torchvision_root_decompresses_once(monkeypatch, tmp_path, mnist_root):
     assert len(ds) == 10000
 
 
+# -- the cache, concurrent first uses, damaged files, a proxy that never answers --------------------
+def idx_bytes(array: torch.Tensor) -> bytes:
+    """IDX bytes of a uint8 array: magic 0x00000800 + ndim, big-endian dimensions, the data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.numpy().tobytes()
+
+
+def write_fake_mnist(folder, repeat=1):
+    """The four MNIST files (gzip) made from the shipped sample (3,000 + 1,000 digits, each
+    repeated ``repeat`` times) in ``folder/MNIST/raw``; returns their MD5s {stem: MD5}."""
+    train, test = load_sample()
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    md5 = {}
+    for (images, labels), split in zip(mnist_mod.FILES.values(), (train, test)):
+        for stem, array in ((images, split.images), (labels, split.labels.to(torch.uint8))):
+            data = idx_bytes(array.repeat(repeat, *[1] * (array.ndim - 1)))
+            (raw / f"{stem}.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
+            md5[stem] = hashlib.md5(data).hexdigest()
+    return md5
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """A stand-in for the full MNIST, so that these tests run anywhere: the sample as the four
+    files in ``$LESSONS_DATA``, registered as the canonical MD5s, with an empty cache.
+    Returns (data folder, {stem: MD5})."""
+    md5 = write_fake_mnist(tmp_path / "data")
+    monkeypatch.setattr(mnist_mod, "MD5_UNCOMPRESSED", md5)
+    monkeypatch.setenv("LESSONS_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "data", md5
+
+
+def flip(path, position=None):
+    """Flip one byte of ``path`` (a gzip file: one byte of the data it holds)."""
+    if path.suffix == ".gz":
+        data = bytearray(gzip.decompress(path.read_bytes()))
+        data[len(data) // 2 if position is None else position] ^= 0xFF
+        path.write_bytes(gzip.compress(bytes(data)))
+    else:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2 if position is None else position] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+
+def test_cache_takes_only_verified_files_and_repairs_a_damaged_copy(fake_mnist, tmp_path, monkeypatch):
+    """What torchvision's DataLoader baseline reads (benchmarks/lenet_epoch.py): a corrupt source is
+    named and never copied; a copy damaged later is replaced from the good source before use."""
+    from torchvision.datasets import MNIST
+
+    data, _ = fake_mnist
+    stem = "train-images-idx3-ubyte"
+    good = (data / "MNIST" / "raw" / f"{stem}.gz").read_bytes()
+    flip(data / "MNIST" / "raw" / f"{stem}.gz")
+    with pytest.raises(MnistFileError, match=f"{data / 'MNIST' / 'raw' / stem}.gz: MD5 of the uncompressed bytes"):
+        mnist_mod.torchvision_root()
+    cache = tmp_path / "cache" / "lessons_lib" / "MNIST" / "raw"
+    assert not list((tmp_path / "cache").rglob(f"{stem}*")) and not list((tmp_path / "cache").rglob("*.tmp"))
+
+    (data / "MNIST" / "raw" / f"{stem}.gz").write_bytes(good)  # LESSONS_DATA fixed
+    root = mnist_mod.torchvision_root()
+    expected = load_sample()[0].images
+    assert torch.equal(MNIST(root, train=True, download=False).data, expected)
+
+    flip(cache / stem)  # the cached copy damaged afterwards (a disk error, an older version's copy)
+    root = mnist_mod.torchvision_root()
+    assert torch.equal(MNIST(root, train=True, download=False).data, expected)
+
+    flip(cache / stem)
+    monkeypatch.setenv("LESSONS_DATA", str(tmp_path / "cache" / "lessons_lib"))  # no good copy anywhere
+    with pytest.raises(MnistFileError, match=f"{cache / stem}: MD5 does not match MNIST's; the file is corrupt"):
+        mnist_mod.torchvision_root()
+
+
+def test_concurrent_first_uses_of_the_cache(tmp_path):
+    """Six processes fill the empty cache at the same moment (files of 19 MB, nearly as big as MNIST's
+    training images): every one succeeds, every copy verifies, no temporary file is left."""
+    md5 = write_fake_mnist(tmp_path / "data", repeat=8)
+    gate = tmp_path / "go"
+    code = ("import json, os, sys, time; from lessons_lib.data import mnist_files as m\n"
+            "m.MD5_UNCOMPRESSED = json.loads(sys.argv[1])\n"
+            "print('ready', flush=True)\n"
+            "while not os.path.exists(sys.argv[2]): time.sleep(0.002)\n"
+            "print(m.torchvision_root())")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LESSONS_DATA": str(tmp_path / "data"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(md5), str(gate)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    assert all(p.stdout.readline().strip() == "ready" for p in procs)
+    gate.touch()
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err[-300:] for _, err in outputs if err]
+    cache = tmp_path / "cache" / "lessons_lib" / "MNIST" / "raw"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(md5)
+    for stem, digest in md5.items():
+        assert hashlib.md5((cache / stem).read_bytes()).hexdigest() == digest
+
+
+def test_a_flipped_byte_anywhere_in_a_gz_file_names_the_file(tmp_path):
+    """Every position of a gzip file flipped in turn: the file reads as before (a header byte that
+    does not matter) or fails with an error that names it, never a bare zlib.error."""
+    labels = load_sample()[1].labels.to(torch.uint8)
+    blob = gzip.compress(idx_bytes(labels), mtime=0)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    named = 0
+    for position in range(len(blob)):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0x55
+        path.write_bytes(bytes(damaged))
+        try:
+            assert torch.equal(torch.from_numpy(mnist_mod.read_idx(path, verify=False).copy()), labels)
+        except MnistFileError as exc:
+            assert str(path) in str(exc)
+            named += 1
+    assert named > 0.9 * len(blob)
+
+
+def test_download_falls_back_to_the_next_mirror_and_keeps_only_verified_files(fake_mnist, tmp_path, monkeypatch):
+    """A mirror that refuses, then one that serves the files: downloaded, verified, found; a mirror
+    that serves a damaged file leaves nothing in the cache."""
+    import functools
+    import http.server
+
+    from torchvision.datasets import MNIST
+
+    data, _ = fake_mnist
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data / "MNIST" / "raw"))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = s.getsockname()[1]
+    try:
+        for var in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv("LESSONS_DATA")
+        monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{refused}/", f"http://127.0.0.1:{httpd.server_port}/"])
+        train = load_mnist("train")
+        assert torch.equal(train.images, load_sample()[0].images)
+        assert sorted(p.name for p in (tmp_path / "cache" / "lessons_lib" / "MNIST" / "raw").iterdir()) == \
+            sorted(f"{stem}.gz" for stem in mnist_mod.MD5_UNCOMPRESSED)
+        shutil.rmtree(tmp_path / "cache")
+        flip(data / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz")
+        with pytest.raises(MnistFileError, match="t10k-labels-idx1-ubyte.gz: MD5 of the uncompressed bytes"):
+            load_mnist("test")
+        assert not list((tmp_path / "cache").rglob("t10k-labels*")) and not list((tmp_path / "cache").rglob("*.tmp"))
+    finally:
+        httpd.shutdown()
+
+
+def test_download_behind_a_proxy_that_never_answers_fails_within_30_s(monkeypatch, tmp_path):
+    """The README's promise at the real DOWNLOAD_TIMEOUT: the proxy accepts connections and never
+    answers; so do the mirrors when reached directly (on port 443 where this test may bind it)."""
+    from torchvision.datasets import MNIST
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.bind(("127.0.0.1", 443))
+    except OSError:  # not root, or taken
+        server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    conns, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    host = "127.0.0.1" if port == 443 else f"127.0.0.1:{port}"
+    try:
+        monkeypatch.delenv("LESSONS_DATA", raising=False)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        for var in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(var, f"http://127.0.0.1:{port}")
+        monkeypatch.setattr(MNIST, "mirrors", [f"https://{host}/a/", f"https://{host}/b/"])
+        assert mnist_mod.DOWNLOAD_TIMEOUT == 30
+        start = time.monotonic()
+        with pytest.raises(MnistFileError, match="Point LESSONS_DATA at a folder"):
+            load_mnist("train")
+        assert time.monotonic() - start < 30
+        assert not list(tmp_path.rglob("*.gz")) and not list(tmp_path.rglob("*.tmp"))
+    finally:
+        stop.set()
+        thread.join()
+        for c in conns:
+            c.close()
+        server.close()
+
+
 # -- DeviceLoader --------------------------------------------------------------------------
 
 def test_loader_epoch_is_a_permutation():
@@ -228,6 +435,11 @@ def test_resize_on_device(sample):
     (dict(x=torch.zeros(4, 2), batch_size=8, drop_last=True), "exceeds the 4 items"),
     (dict(x=torch.zeros(4, 2, dtype=torch.uint8), shift=2), "need images"),
     (dict(x=torch.zeros(4, 5, 5), shift=-1), "shift must be a non-negative int"),
+    (dict(x=torch.zeros(4, 5, 5, dtype=torch.uint8), resize=0), r"resize must be None, a positive int or a pair of them \(H, W\); got 0"),
+    (dict(x=torch.zeros(4, 5, 5, dtype=torch.uint8), resize=(8, 0)), r"resize must be .*; got \(8, 0\)"),
+    (dict(x=torch.zeros(4, 5, 5, dtype=torch.uint8), normalize=(0.1, 0)), r"normalize must be None or \(mean, std\) with std > 0"),
+    (dict(x=torch.zeros(4, 5, 5, dtype=torch.uint8), scale=0), "scale must be a positive number or None; got 0"),
+    (dict(x=torch.zeros(4, 5, 5), noise_std=-0.1), "noise_std must be a non-negative number; got -0.1"),
 ])
 def test_loader_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):

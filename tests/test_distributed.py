@@ -1,11 +1,15 @@
 """DistributedDataParallel through lessons_lib's Trainer: 2 CPU processes (gloo) under torchrun
 must end with the weights of one process trained on the same global batches."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
+
+from conftest import ROOT
 
 from lessons_lib import distributed
 from lessons_lib.models import AlexNet2012, LeNet
@@ -76,3 +80,101 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     for row_ddp, row_one in zip(ddp["history"], trainer.history):
         assert row_ddp["train_loss"] == pytest.approx(row_one["train_loss"], rel=1e-5)
         assert row_ddp["train_accuracy"] == pytest.approx(row_one["train_accuracy"])
+
+
+# -- faults: a stalled worker, a killed launcher ------------------------------------------------
+def torchrun(*args):
+    """torchrun with 2 CPU processes training LeNet on the sample for a long time, rank 0 printing;
+    its output lines arrive in ``proc.lines`` (a queue; None at the end)."""
+    import queue
+    import threading
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LESSONS_PROFILE": "smoke", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+           "lessons_lib.distributed", "--source", "sample", "--n-train", "512", "--epochs", "500", *args]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc.lines = queue.Queue()
+    threading.Thread(target=lambda: [proc.lines.put(line) for line in proc.stdout] + [proc.lines.put(None)],
+                     daemon=True).start()
+    return proc
+
+
+def wait_for_line(proc, text: str, seconds: float) -> float:
+    """Seconds until a line containing ``text`` arrives; fails after ``seconds``."""
+    import queue
+
+    start, seen = time.monotonic(), []
+    while time.monotonic() - start < seconds:
+        try:
+            line = proc.lines.get(timeout=max(0.01, seconds - (time.monotonic() - start)))
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        seen.append(line)
+        if text in line:
+            return time.monotonic() - start
+    raise AssertionError(f"no line with {text!r} within {seconds} s; the last lines:\n" + "".join(seen[-20:]))
+
+
+def workers(agent: int) -> dict:
+    """{rank: pid} of the processes torchrun's agent started (from /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == agent:
+                env = dict(v.split("=", 1) for v in open(f"/proc/{entry}/environ").read().split("\0") if "=" in v)
+                found[int(env["RANK"])] = int(entry)
+        except (OSError, KeyError, ValueError):
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers through /proc")
+def test_a_stalled_worker_fails_the_others_in_bounded_time():
+    """SIGSTOP one worker in the middle of training: rank 0 gives up after --timeout seconds with
+    a message that says why, and torchrun ends the job (it was 12 minutes of silence)."""
+    proc = torchrun("--timeout", "10")
+    pids = {}
+    try:
+        wait_for_line(proc, "epoch   1/", 300)
+        pids = workers(proc.pid)
+        assert sorted(pids) == [0, 1]
+        os.kill(pids[1], signal.SIGSTOP)
+        stopped = time.monotonic()
+        assert wait_for_line(proc, "rank 0: no answer from another process for 10 s", 10 + 20)
+        assert proc.wait(timeout=10 + 60) != 0  # torchrun ends the job: SIGTERM, then SIGKILL after 30 s
+        assert time.monotonic() - stopped < 10 + 60
+    finally:
+        for pid in pids.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers through /proc")
+def test_workers_exit_when_the_launcher_is_killed():
+    proc = torchrun()
+    pids = {}
+    try:
+        wait_for_line(proc, "epoch   1/", 300)
+        pids = workers(proc.pid)
+        assert sorted(pids) == [0, 1]
+        proc.kill()  # kill -9 of torchrun's agent: nothing tells the workers
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [rank for rank, pid in pids.items() if alive(pid)], "orphaned workers still running"
+    finally:
+        for pid in pids.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

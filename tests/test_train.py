@@ -1,10 +1,14 @@
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
 import torch
 from torch import nn
+
+from conftest import ROOT, on_tmpfs, python
 
 from lessons_lib.data import DeviceLoader
 from lessons_lib.device import seed_everything
@@ -81,6 +85,101 @@ def test_interrupt_keeps_last_checkpoint(sample, tmp_path, capsys):
     assert len(torch.load(ckpt, weights_only=False)["history"]) == 2
 
 
+# A training run in its own process, as a user runs one: LeNet with dropout and shifts (so every
+# random number generator matters), the inv schedule, a checkpoint after every epoch.
+TRAIN = """
+import sys, torch
+from lessons_lib.data import DeviceLoader, load_sample
+from lessons_lib.device import seed_everything
+from lessons_lib.models import LeNet
+from lessons_lib.training import SGD, Trainer, caffe_inv
+checkpoint, out, seed, epochs = sys.argv[1] or None, sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+train, _ = load_sample()
+seed_everything(seed)
+model = LeNet(conv_relu=True, dropout=0.3)
+opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, lr_lambda=caffe_inv())
+loader = DeviceLoader(train.images[:1280], train.labels[:1280], 64, drop_last=True, seed=seed, shift=1)
+trainer = Trainer(model, opt, device="cpu", checkpoint=checkpoint, live_plot=False, verbose=False)
+step = trainer.step
+def step_and_say(x, y):
+    result = step(x, y)
+    print("step", flush=True)
+    return result
+trainer.step = step_and_say
+if len(sys.argv) > 5:  # after the first epoch, files larger than this many bytes cannot be written
+    import resource, signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    trainer.fit(loader, epochs=1)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[5]), int(sys.argv[5])))
+trainer.fit(loader, epochs=epochs)
+torch.save(model.state_dict(), out)
+"""
+
+
+def test_resume_after_kill_9_mid_epoch_is_bit_identical(tmp_path):
+    """A real process killed with SIGKILL in the middle of epoch 2, resumed, killed again in the
+    middle of epoch 3, resumed: the same weights, bit for bit, as a run never interrupted."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    uninterrupted = python(TRAIN, "", tmp_path / "reference.pt", 0, 3)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    ckpt = tmp_path / "ck" / "run.pt"
+    for kill_after, epochs_kept in ((27, 1), (30, 2)):  # 20 steps an epoch; the second run resumes at step 21
+        proc = subprocess.Popen([sys.executable, "-c", TRAIN, str(ckpt), str(tmp_path / "x.pt"), "0", "3"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(kill_after):
+            assert proc.stdout.readline() == "step\n", proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        assert len(torch.load(ckpt, weights_only=False)["history"]) == epochs_kept
+    resumed = python(TRAIN, ckpt, tmp_path / "resumed.pt", 99, 3)  # another seed: everything comes from the checkpoint
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("step") == 20  # only epoch 3 ran again
+    reference, result = (torch.load(tmp_path / f, weights_only=True) for f in ("reference.pt", "resumed.pt"))
+    for k in reference:
+        assert torch.equal(reference[k], result[k]), k
+    assert [p.name for p in ckpt.parent.iterdir()] == ["run.pt"]  # no temporary file left by the kills
+
+
+def test_a_full_disk_during_a_checkpoint_stops_clearly_and_keeps_the_previous_one(tmp_path):
+    """Files above 1 MB cannot be written after epoch 1 (RLIMIT_FSIZE: a full disk that even root
+    meets): the error names the checkpoint and what it still holds; the next run resumes from it."""
+    ckpt = tmp_path / "run.pt"
+    out = python(TRAIN, ckpt, tmp_path / "x.pt", 0, 3, 1_000_000)
+    assert out.returncode == 1
+    assert (f"could not write {ckpt} (File too large); nothing was changed: its previous version, if any, is intact. "
+            f"Training stopped after epoch 2; {ckpt} still holds 1 epoch: make room and call fit() again"
+            in out.stderr), out.stderr[-2000:]
+    assert len(torch.load(ckpt, weights_only=False)["history"]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
+    again = python(TRAIN, ckpt, tmp_path / "x.pt", 0, 2)
+    assert again.returncode == 0 and again.stdout.count("step") == 20
+
+
+def test_a_real_full_file_system_during_a_checkpoint(tmp_path):
+    """The same on a 5 MB tmpfs: room for one checkpoint of LeNet (3.5 MB with its momentum), not two."""
+    mount = tmp_path / "disk"
+    code = TRAIN.replace("checkpoint, out, seed, epochs = sys.argv[1] or None, sys.argv[2], int(sys.argv[3]), "
+                         "int(sys.argv[4])", "checkpoint, out, seed, epochs = sys.argv[1], None, 0, 2")
+    code = code.replace("torch.save(model.state_dict(), out)", "")
+    code = code.replace("trainer.fit(loader, epochs=epochs)", (
+        "import os\ntry:\n    trainer.fit(loader, epochs=epochs)\nexcept OSError as exc:\n    print(exc)\n"
+        "print(len(torch.load(checkpoint, weights_only=False)['history']), sorted(os.listdir(os.path.dirname(checkpoint))))"))
+    out = on_tmpfs(mount, code, mount / "run.pt", size_kb=5 * 1024)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"could not write {mount / 'run.pt'} (No space left on device)" in out.stdout
+    assert f"Training stopped after epoch 2; {mount / 'run.pt'} still holds 1 epoch" in out.stdout
+    assert out.stdout.splitlines()[-1] == "1 ['run.pt']"
+
+
+def test_nan_in_the_first_epoch_names_no_checkpoint(sample, tmp_path):
+    """A checkpoint file is asked for, but none was written yet: the message must not name one."""
+    trainer, tl, vl = make(sample, checkpoint=tmp_path / "run.pt")
+    trainer.loss_fn = lambda out, y: nn.functional.cross_entropy(out, y) * float("nan")
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.fit(tl, vl, epochs=2)
+    assert "run.pt" not in str(err.value) and not (tmp_path / "run.pt").exists()
+
+
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(sample, tmp_path):
     trainer, tl, vl = make(sample, checkpoint=tmp_path / "run.pt")
     calls = {"n": 0}
@@ -139,6 +238,21 @@ def test_checkpoint_of_another_run_is_refused(sample, tmp_path):
                      device="cpu", checkpoint=ckpt, settings={"variant": "a"}, verbose=False, live_plot=False)
     with pytest.raises(CheckpointMismatch, match="hyperparameters"):
         faster.fit(tl, vl, epochs=2)
+
+
+def test_checkpoint_of_a_run_on_other_data_is_refused(sample, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    trainer, tl, vl = make(sample, checkpoint=ckpt)
+    trainer.fit(tl, vl, epochs=1)
+    train, _ = sample
+    for other in (dict(x=train.images[:1280], y=train.labels[:1280]), dict(x=train.images[:640], y=train.labels[:640],
+                                                                           shift=0)):
+        again, _, vl = make(sample, checkpoint=ckpt)
+        loader = DeviceLoader(batch_size=64, drop_last=True, seed=0, **{"shift": 1, **other})
+        with pytest.raises(CheckpointMismatch, match="data: checkpoint .*'items': 640"):
+            again.fit(loader, vl, epochs=2)
+    again, tl, vl = make(sample, checkpoint=ckpt)
+    assert len(again.fit(tl, vl, epochs=2)) == 2  # the same data: resumed
 
 
 def test_checkpoint_with_more_epochs_than_asked_is_refused(sample, tmp_path):
@@ -245,11 +359,18 @@ def test_accuracy_on_a_regression_is_refused():
 
 
 def test_augmenting_test_loader_is_refused(sample):
+    """By evaluate(), and by fit() before the first epoch (not an hour later)."""
     trainer, tl, _ = make(sample)
     test = sample[1]
+    steps = []
+    trainer.step = lambda x, y: steps.append(1)
     for aug in (dict(shift=2), dict(noise_std=0.1)):
+        augmented = DeviceLoader(test.images[:100], test.labels[:100], 100, shuffle=False, **aug)
         with pytest.raises(ValueError, match="augments its inputs"):
-            trainer.evaluate(DeviceLoader(test.images[:100], test.labels[:100], 100, shuffle=False, **aug))
+            trainer.evaluate(augmented)
+        with pytest.raises(ValueError, match="augments its inputs"):
+            trainer.fit(tl, augmented, epochs=1)
+    assert steps == []
 
 
 def test_model_rejects_wrong_input_size():

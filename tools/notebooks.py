@@ -10,9 +10,11 @@ Each chapter's source is a MyST Markdown notebook in ``book/src/``, paired by ju
 ``sync`` writes every cell's text from the source into the notebook and keeps the stored outputs
 of cells whose code did not change. ``execute`` runs a notebook with a fresh kernel, with
 ``LESSONS_PROFILE`` set and ``LESSONS_EXECUTING=1`` (no live plots); it writes the notebook back
-only when every cell succeeded, and records the wall time in ``results/notebook_timings.json``
-for the landing page. With ``--copy`` it executes temporary copies (CI: every hidden check runs,
-the committed outputs stay) and records nothing; it goes on after a failure and reports all.
+only when every cell succeeded, and records the wall time of the book's notebooks in
+``results/notebook_timings.json`` for the landing page (when that file cannot be written, it says
+so and goes on). With ``--copy`` it executes temporary copies (CI: every hidden check runs, the
+committed outputs stay) and records nothing. A failing notebook is reported, the others still
+run, and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -78,14 +79,11 @@ def sync() -> list[Path]:
 def _write_notebook(nb, path: Path) -> None:
     import nbformat
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        nbformat.write(nb, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    sys.path.insert(0, str(ROOT))
+    from lessons_lib.files import atomic_write
+
+    with atomic_write(path, "w") as f:
+        nbformat.write(nb, f)
 
 
 def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -> float:
@@ -113,18 +111,26 @@ def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -
     return seconds
 
 
-def record_timing(path: Path, profile: str, seconds: float) -> None:
-    """Keep the measured wall time of a notebook per profile, for the landing page (locked update)."""
+def record_timing(path: Path, profile: str, seconds: float) -> str:
+    """Keep the measured wall time of a notebook of the book per profile, for the landing page
+    (a locked update); return what happened, in words: a notebook outside the book, or a results
+    folder that cannot be written (read-only, full), is not recorded, and the message says why."""
     sys.path.insert(0, str(ROOT))
     from lessons_lib.device import describe_device, pick_device
     from lessons_lib.files import locked, write_text
 
+    if not path.resolve().is_relative_to(ROOT / "book"):
+        return f"timing not recorded: {path} is not a notebook of the book in {ROOT / 'book'}"
     key = path.resolve().relative_to(ROOT).as_posix()
-    with locked(TIMINGS):
-        data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
-        data.setdefault(key, {})[profile] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"),
-                                             "device": describe_device(pick_device(verbose=False))}
-        write_text(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    try:
+        with locked(TIMINGS):
+            data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+            data.setdefault(key, {})[profile] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"),
+                                                 "device": describe_device(pick_device(verbose=False))}
+            write_text(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        return f"could not record the timing in {TIMINGS} ({exc.strerror or exc}); the notebook itself is saved"
+    return f"timing recorded in {TIMINGS.relative_to(ROOT) if TIMINGS.is_relative_to(ROOT) else TIMINGS}"
 
 
 def main(argv=None) -> int:
@@ -152,18 +158,21 @@ def main(argv=None) -> int:
         print("error: sync first (`make sync`): " + ", ".join(stale), file=sys.stderr)
         return 2
     paths = args.notebooks or [ipynb for _, ipynb in pairs()]
+    if not paths:
+        print(f"error: no notebooks to execute: name them, or run this in a checkout of the repository (no "
+              f"chapter sources in {SOURCES})", file=sys.stderr)
+        return 2
     failed = []
     for path in paths:
         print(f"executing {path} at the {args.profile} profile ...", flush=True)
         try:
             seconds = execute(path, args.profile, args.timeout, copy=args.copy)
-            if not args.copy:
-                record_timing(path, args.profile, seconds)
         except Exception as exc:  # report every notebook, then fail
             failed.append(path)
             print(f"  FAILED: {type(exc).__name__}: {str(exc)[-3000:]}", flush=True)
             continue
-        print(f"  done in {seconds:.0f} s", flush=True)
+        recorded = "" if args.copy else "; " + record_timing(path, args.profile, seconds)
+        print(f"  done in {seconds:.0f} s{recorded}", flush=True)
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1

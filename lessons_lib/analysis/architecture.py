@@ -14,20 +14,32 @@ unit 0, for a layer of kernel k, stride s, padding p and dilation d::
     j_out = j_in s
     c_out = c_in + ((k_eff - 1) / 2 - p) j_in
 
-``empirical_receptive_field`` checks this by measurement: the input pixels with a non-zero
-gradient for one output unit.
+A layer has this geometry when it says so the way ``nn.Conv2d`` and the poolings do, with
+``kernel_size``, ``stride``, ``padding`` (``'same'`` and ``'valid'`` too; a negative padding crops)
+and ``dilation`` attributes: the library's ``LocallyConnected2d`` and the AlexNet chapter's
+``Subsample`` (a 1 x 1 window every 2 pixels, the border cropped) do. A layer that changes the
+height or width in any other way (a transposed convolution, an upsampling, an adaptive pooling
+of unequal windows) makes the receptive fields from there on ``"unknown"``, never a wrong
+number. ``empirical_receptive_field`` checks the formula by measurement: the input pixels with a
+non-zero gradient for one output unit.
+
+Multiply-adds are counted for convolutions (and locally connected layers), linear layers (once
+per position of their input) and recurrent layers (once per time step); a layer with parameters
+that the table cannot count shows ``?`` and is left out of the total.
 """
 from __future__ import annotations
 
 import copy
 import html
+import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-SPATIAL = (nn.Conv1d, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 FLATTENING = (nn.Flatten, nn.Linear)
+UNKNOWN = "unknown"  # the receptive field after a layer whose geometry the table cannot know
 
 
 def _pair(v):
@@ -43,11 +55,11 @@ class LayerInfo:
     kernel: tuple | None = None
     stride: tuple | None = None
     padding: tuple | None = None
-    rf: tuple | None = None      # receptive field (rows, cols) in input pixels; None = whole input
+    rf: tuple | str | None = None  # receptive field (rows, cols) in input pixels; None = whole input; or UNKNOWN
     jump: tuple | None = None    # effective stride (rows, cols); None once flattened
     start: tuple | None = None   # input coordinate of the centre of unit (0, 0)
     params: int = 0
-    macs: int = 0
+    macs: int | None = 0         # None: a layer with parameters whose multiply-adds the table cannot count
     extra: dict = field(default_factory=dict)
 
     @property
@@ -78,21 +90,25 @@ class LayerTable(list):
 
     def row_strings(self):
         for i, L in enumerate(self, 1):
-            rf = "whole input" if L.rf is None else _fmt_pair(L.rf)
+            rf = "whole input" if L.rf is None else L.rf if L.rf == UNKNOWN else _fmt_pair(L.rf)
             yield (str(i), L.name, L.type, fmt_shape(L.input_shape), fmt_shape(L.output_shape),
                    _fmt_pair(L.kernel), _fmt_pair(L.stride), _fmt_pair(L.padding), rf,
-                   _fmt_pair(L.jump), f"{L.params:,}", f"{L.macs:,}")
+                   _fmt_pair(L.jump), f"{L.params:,}", "?" if L.macs is None else f"{L.macs:,}")
 
     @property
     def total_params(self) -> int:
+        """Every parameter counted once, also when a layer runs several times or shares its weights."""
         return sum(L.params for L in self)
 
     @property
     def total_macs(self) -> int:
-        return sum(L.macs for L in self)
+        """The multiply-adds of the layers that the table can count (see ``footer``)."""
+        return sum(L.macs for L in self if L.macs is not None)
 
     def footer(self) -> str:
-        return f"total: {self.total_params:,} parameters, {self.total_macs:,} multiply-adds per image"
+        unknown = sum(L.macs is None for L in self)
+        left_out = f" (not counting the {unknown} layer{'s' * (unknown > 1)} marked ?)" if unknown else ""
+        return f"total: {self.total_params:,} parameters, {self.total_macs:,} multiply-adds per image{left_out}"
 
     def __str__(self) -> str:
         rows = [self.columns, *self.row_strings()]
@@ -123,12 +139,52 @@ def _check_input_size(input_size) -> tuple:
     return tuple(input_size)
 
 
-def _geometry(m: nn.Module):
-    """Kernel, stride, padding, dilation of a spatial layer as (rows, cols) pairs."""
-    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        dil = _pair(getattr(m, "dilation", 1))
-        return _pair(m.kernel_size), _pair(m.stride), _pair(m.padding), dil
-    return None
+def _geometry(m: nn.Module, in_shape: tuple, out_shape: tuple):
+    """Kernel, stride, padding (before the first row and column), dilation of a layer, as
+    (rows, cols) pairs, or None when the layer does not declare them or its output size says
+    otherwise (then its geometry is not the one declared)."""
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        if any(i % o for i, o in zip(in_shape[1:], out_shape[1:])):
+            return None  # windows of unequal sizes: no single kernel and stride
+        k = tuple(i // o for i, o in zip(in_shape[1:], out_shape[1:]))
+        return k, k, (0, 0), (1, 1)
+    if not hasattr(m, "kernel_size") or not hasattr(m, "stride") or isinstance(m, nn.modules.conv._ConvTransposeNd):
+        return None
+    k, s, d = _pair(m.kernel_size), _pair(m.stride), _pair(getattr(m, "dilation", 1))
+    pad = getattr(m, "padding", 0)
+    if isinstance(pad, str):  # 'valid', or 'same': d (k - 1) in all, the smaller half first
+        before = tuple(0 if pad == "valid" else di * (ki - 1) // 2 for ki, di in zip(k, d))
+        after = tuple(0 if pad == "valid" else di * (ki - 1) - b for ki, di, b in zip(k, d, before))
+    else:
+        before = after = _pair(pad)
+    if not all(len(v) == 2 and all(isinstance(i, int) for i in v) for v in (k, s, d, before)):
+        return None
+    ceil = getattr(m, "ceil_mode", False)
+    size = []
+    for i, ki, si, di, b, a in zip(in_shape[1:], k, s, d, before, after):
+        span = i + b + a - di * (ki - 1) - 1  # PyTorch's output size, ceil mode included
+        o = (span + (si - 1 if ceil else 0)) // si + 1
+        size.append(o - 1 if ceil and (o - 1) * si >= i + b else o)
+    return (k, s, before, d) if tuple(size) == tuple(out_shape[1:]) else None
+
+
+def _macs(m: nn.Module, x: torch.Tensor, in_shape: tuple, out_shape: tuple) -> int | None:
+    """Multiply-adds of one call of ``m`` on one item (None: not countable here)."""
+    weights = dict(m.named_parameters(recurse=False))
+    recurrent = [p.numel() for n, p in weights.items() if n.startswith(("weight_ih", "weight_hh", "weight_hr"))]
+    if recurrent:  # one matrix-vector product per matrix and time step
+        steps = x.shape[1 if getattr(m, "batch_first", False) else 0] if isinstance(m, nn.RNNBase) else 1
+        return sum(recurrent) * steps
+    if isinstance(m, nn.Linear):  # once per position of its input (every time step, every pixel)
+        return m.in_features * m.out_features * math.prod(out_shape[:-1])
+    if isinstance(m, nn.modules.conv._ConvTransposeNd):  # every input value times a kernel per output channel
+        return math.prod(in_shape) * (m.out_channels // m.groups) * math.prod(_pair(m.kernel_size))
+    if hasattr(m, "in_channels") and hasattr(m, "kernel_size"):  # convolutions, locally connected layers
+        k = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,)
+        return math.prod(out_shape) * (m.in_channels // getattr(m, "groups", 1)) * math.prod(k)
+    if weights and not type(m).__module__.startswith("torch.nn"):
+        return None  # a custom layer with parameters: its cost is not known here
+    return 0  # activations, poolings, normalisations, embeddings (look-ups): no multiply-adds counted
 
 
 def _placeholder(module: nn.Module) -> bool:
@@ -136,16 +192,28 @@ def _placeholder(module: nn.Module) -> bool:
     return isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
 
 
-def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
-    """Run one input of ``input_size`` (C, H, W) through ``model`` and tabulate every leaf layer.
+def _first_tensor(value):
+    """The tensor of a layer's input or output (recurrent layers return (output, state))."""
+    while isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value if isinstance(value, torch.Tensor) else None
 
-    Layers that compute nothing (``nn.Identity``, dropout with ``p=0``) are left out.
+
+def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
+    """Run one input of ``input_size`` (C, H, W), or (T, F) for a sequence model, through ``model``
+    and tabulate every call of every leaf layer.
+
+    Layers that compute nothing (``nn.Identity``, dropout with ``p=0``) are left out. A layer
+    that runs several times (a recurrent cell at each time step, a pooling used twice) has a row
+    per call, its parameters counted at the first.
     """
     input_size = _check_input_size(input_size)
     records = []
 
     def hook(module, inputs, output):
-        records.append((module, tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
+        x, y = _first_tensor(inputs), _first_tensor(output)
+        if x is not None and y is not None:
+            records.append((module, x, tuple(x.shape[1:]), tuple(y.shape[1:])))
 
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
     names = {id(m): n for n, m in leaves}
@@ -156,8 +224,9 @@ def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
         model.eval()
         with torch.no_grad():
             model(torch.zeros(1, *input_size, device=device))
-    except RuntimeError as exc:
-        raise ValueError(f"model does not accept an input of size {input_size} (C, H, W): {exc}") from exc
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ValueError(f"model does not accept an input of size {input_size} ((C, H, W) for an image model, "
+                         f"(T, F) for a sequence model): {type(exc).__name__}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()
@@ -166,51 +235,72 @@ def layer_table(model: nn.Module, input_size, device=None) -> LayerTable:
     table = LayerTable()
     rf, jump, start = (1, 1), (1, 1), (0.0, 0.0)
     flattened = len(input_size) != 3
-    for module, in_shape, out_shape in records:
+    counted = set()  # parameters already counted (a layer called again, shared weights)
+    for module, x, in_shape, out_shape in records:
         if _placeholder(module):
             continue
         info = LayerInfo(names[id(module)], type(module).__name__, in_shape, out_shape)
-        info.params = sum(p.numel() for p in module.parameters(recurse=False))
-        geo = _geometry(module)
-        if isinstance(module, nn.AdaptiveAvgPool2d) and len(in_shape) == 3 and in_shape[1:] != out_shape[1:]:
-            k = (in_shape[1] // out_shape[1], in_shape[2] // out_shape[2])
-            geo = (k, k, (0, 0), (1, 1))  # exact when the input size is a multiple of the output size
-        if geo is not None and not flattened:
-            k, s, p, d = geo
-            k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-            start = tuple(c + ((ke - 1) / 2 - pi) * j for c, ke, pi, j in zip(start, k_eff, p, jump))
-            rf = tuple(r + (ke - 1) * j for r, ke, j in zip(rf, k_eff, jump))
-            jump = tuple(j * si for j, si in zip(jump, s))
-            info.kernel, info.stride, info.padding = k, s, p
-        if isinstance(module, FLATTENING):
+        info.params = sum(p.numel() for p in module.parameters(recurse=False) if id(p) not in counted)
+        counted.update(id(p) for p in module.parameters(recurse=False))
+        info.macs = _macs(module, x, in_shape, out_shape)
+        if getattr(module, "groups", 1) > 1:
+            info.extra["groups"] = module.groups
+        spatial = len(in_shape) == 3 and len(out_shape) == 3
+        geo = _geometry(module, in_shape, out_shape) if spatial else None
+        if not flattened and rf != UNKNOWN:
+            if geo is not None:
+                k, s, p, d = geo
+                k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+                start = tuple(c + ((ke - 1) / 2 - pi) * j for c, ke, pi, j in zip(start, k_eff, p, jump))
+                rf = tuple(r + (ke - 1) * j for r, ke, j in zip(rf, k_eff, jump))
+                jump = tuple(j * si for j, si in zip(jump, s))
+                info.kernel, info.stride, info.padding = k, s, p
+            elif spatial and in_shape[1:] != out_shape[1:]:
+                rf = UNKNOWN  # the layer moves pixels in a way the formula does not cover
+        if isinstance(module, FLATTENING) or (not flattened and len(out_shape) != 3):
             flattened = True
         if not flattened:
-            info.rf, info.jump, info.start = rf, jump, start
-        if isinstance(module, nn.Conv2d):
-            out_numel = out_shape[0] * out_shape[1] * out_shape[2]
-            info.macs = out_numel * (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
-            if module.groups > 1:
-                info.extra["groups"] = module.groups
-        elif isinstance(module, nn.Linear):
-            info.macs = module.in_features * module.out_features
+            info.rf, info.jump, info.start = (rf, None, None) if rf == UNKNOWN else (rf, jump, start)
         table.append(info)
     return table
 
 
 def receptive_fields(model: nn.Module, input_size) -> dict:
     """``{layer name: (receptive field, jump)}`` for every layer before flattening."""
-    return {L.name: (L.rf, L.jump) for L in layer_table(model, input_size) if L.rf is not None}
+    return {L.name: (L.rf, L.jump) for L in layer_table(model, input_size) if isinstance(L.rf, tuple)}
+
+
+class _WindowSum(nn.Module):
+    """The windows of a max pooling (kernel, stride, padding, dilation, ceil mode), summed instead
+    of maxed: every pixel of a window receives gradient."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.pool, nn.AdaptiveMaxPool2d):
+            return F.adaptive_avg_pool2d(x, self.pool.output_size)
+        k, s, p, d = (_pair(getattr(self.pool, a)) for a in ("kernel_size", "stride", "padding", "dilation"))
+        n, c, h, w = x.shape
+        out = self.pool(x.detach()).shape[-2:]  # the pooling's own output size (ceil mode included)
+        # pad the bottom and right so that the last window exists (ceil mode lets it reach past the edge)
+        extra = [max(0, (o - 1) * si + di * (ki - 1) + 1 - (size + 2 * pi))
+                 for o, si, di, ki, size, pi in zip(out, s, d, k, (h, w), p)]
+        padded = F.pad(x.reshape(n * c, 1, h, w), (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))
+        windows = F.unfold(padded, k, dilation=d, stride=s)  # (N*C, kh*kw, out_h*out_w)
+        return windows.sum(1).reshape(n, c, *out)
 
 
 def _probe_copy(model: nn.Module) -> nn.Module:
     """A float64 copy in which every path carries gradient: positive weights, zero biases,
-    max pooling replaced by average pooling of the same geometry (max pooling passes gradient
-    to one input of each window only, which would hide the rest of the field)."""
+    max pooling replaced by the sum over the same windows (max pooling passes gradient to one
+    input of each window only, which would hide the rest of the field)."""
     probe = copy.deepcopy(model).double().eval()
     for name, m in list(probe.named_modules()):
         for child_name, child in list(m.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                setattr(m, child_name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding))
+            if isinstance(child, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+                setattr(m, child_name, _WindowSum(child))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for n, p in probe.named_parameters():
@@ -265,6 +355,9 @@ def empirical_receptive_field(model: nn.Module, input_size, layer: str, unit: tu
 def theoretical_box(info: LayerInfo, unit: tuple, input_hw: tuple) -> tuple:
     """The input box ``(top, left, bottom, right)`` that the formula gives for ``unit`` of a
     layer, clipped to the image (pixels in the padding do not exist)."""
+    if not isinstance(info.rf, tuple):
+        raise ValueError(f"layer {info.name!r} has no receptive field the formula knows (rf {info.rf!r}); "
+                         "measure it with empirical_receptive_field")
     box = []
     for axis in (0, 1):
         centre = info.start[axis] + unit[axis] * info.jump[axis]

@@ -201,8 +201,9 @@ def draw_receptive_fields(model: nn.Module, image, layers: list[str], unit: tupl
     table = layer_table(model, (1, *img.shape))
     infos = [table.find(name) for name in layers]
     for info in infos:
-        if info.rf is None:
-            raise ValueError(f"layer {info.name!r} has no spatial receptive field (it comes after flattening)")
+        if not isinstance(info.rf, tuple):
+            why = "it comes after flattening" if info.rf is None else "it comes after a layer of unknown geometry"
+            raise ValueError(f"layer {info.name!r} has no spatial receptive field to draw ({why})")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.imshow(img, cmap="gray_r")

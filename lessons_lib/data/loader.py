@@ -54,6 +54,17 @@ class DeviceLoader:
             raise ValueError(f"batch_size {batch_size} exceeds the {len(x)} items with drop_last=True: no batch would remain")
         if not isinstance(shift, int) or shift < 0:
             raise ValueError(f"shift must be a non-negative int (pixels); got {shift!r}")
+        sizes = (resize, resize) if isinstance(resize, int) else resize
+        if resize is not None and not (isinstance(sizes, (tuple, list)) and len(sizes) == 2
+                                       and all(isinstance(v, int) and v > 0 for v in sizes)):
+            raise ValueError(f"resize must be None, a positive int or a pair of them (H, W); got {resize!r}")
+        if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
+            raise ValueError(f"scale must be a positive number or None; got {scale!r}")
+        if normalize is not None and not (isinstance(normalize, (tuple, list)) and len(normalize) == 2
+                                          and isinstance(normalize[1], (int, float)) and normalize[1] > 0):
+            raise ValueError(f"normalize must be None or (mean, std) with std > 0; got {normalize!r}")
+        if not (isinstance(noise_std, (int, float)) and noise_std >= 0):
+            raise ValueError(f"noise_std must be a non-negative number; got {noise_std!r}")
         self.images = x.dtype == torch.uint8
         if (shift or resize) and x.ndim not in (3, 4):
             raise ValueError(f"shift and resize need images (N, H, W) or (N, C, H, W); got shape {tuple(x.shape)}")
@@ -65,7 +76,7 @@ class DeviceLoader:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.scale = (1 / 255 if self.images else 1.0) if scale is None else scale
         self.normalize, self.shift, self.noise_std = normalize, shift, noise_std
-        self.resize = (resize, resize) if isinstance(resize, int) else resize
+        self.resize = tuple(sizes) if resize is not None else None
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         item_bytes = 4 * math.prod(self._item_shape())
@@ -89,6 +100,12 @@ class DeviceLoader:
     @property
     def num_items(self) -> int:
         return len(self) * self.batch_size if self.drop_last else len(self.x)
+
+    def describe(self) -> dict:
+        """What the loader feeds a model (a checkpoint records it: a run on other data is not resumed)."""
+        return {"items": len(self.x), "item_shape": list(self._item_shape()), "targets": self.y is not None,
+                "batch_size": self.batch_size, "drop_last": self.drop_last, "shuffle": self.shuffle,
+                "scale": self.scale, "normalize": self.normalize, "shift": self.shift, "noise_std": self.noise_std}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch}

@@ -5,23 +5,30 @@ Search order for the four IDX files (``*-ubyte`` or ``*-ubyte.gz``, torchvision'
 
 1. the directory named by ``$LESSONS_DATA``;
 2. the user's cache directory (``$XDG_CACHE_HOME/lessons_lib`` or ``~/.cache/lessons_lib``);
-3. torchvision's download into that cache, which fails within ``DOWNLOAD_TIMEOUT`` seconds
-   when offline, with a message that says how to point ``$LESSONS_DATA`` at local files.
+3. a download from torchvision's mirrors into that cache, which fails within
+   ``DOWNLOAD_TIMEOUT`` seconds when nothing answers (offline, or a proxy that never replies),
+   with a message that says how to point ``$LESSONS_DATA`` at local files.
 
 Every file is checked against the MD5 of its *uncompressed* IDX bytes, so a gzip wrapper made
-by another tool is accepted and a truncated or corrupt file is named in the error.
+by another tool is accepted and a truncated or corrupt file is named in the error. Nothing
+enters the cache unverified, and the uncompressed copies made for torchvision
+(:func:`torchvision_root`) are verified again each time they are used.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
-import socket
+import time
+import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..files import atomic_write
 
 # MD5 of the uncompressed IDX files (the canonical MNIST bytes).
 MD5_UNCOMPRESSED = {
@@ -34,7 +41,7 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-DOWNLOAD_TIMEOUT = 30.0  # seconds for the whole attempt offline
+DOWNLOAD_TIMEOUT = 30.0  # seconds for the first answer from a mirror: the whole attempt when offline
 DATA_ENV = "LESSONS_DATA"
 
 
@@ -75,8 +82,9 @@ def _read_bytes(path: Path) -> bytes:
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:  # truncated or not gzip at all
-            raise MnistFileError(f"{path}: cannot be decompressed ({exc}); the file is corrupt or truncated") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # truncated, damaged, or not gzip at all
+            raise MnistFileError(f"{path}: cannot be decompressed ({exc}); the file is corrupt or truncated: "
+                                 "delete it and fetch it again") from exc
     return data
 
 
@@ -104,6 +112,11 @@ def _find(root: Path, stem: str) -> Path | None:
 def read_idx(path: str | Path, verify: bool = True) -> np.ndarray:
     """Read one MNIST IDX file (plain or gzip), checking the MD5 of its uncompressed bytes."""
     path = Path(path)
+    return _parse_idx(_verified_bytes(path, verify), path)
+
+
+def _verified_bytes(path: Path, verify: bool = True) -> bytes:
+    """The uncompressed bytes of ``path``, checked against the canonical MD5 when the file is one of MNIST's."""
     if not path.is_file():
         raise MnistFileError(f"{path}: no such file")
     data = _read_bytes(path)
@@ -115,7 +128,7 @@ def read_idx(path: str | Path, verify: bool = True) -> np.ndarray:
                 f"{path}: MD5 of the uncompressed bytes is {md5}, expected {MD5_UNCOMPRESSED[stem]}; "
                 "the file is corrupt or truncated: delete it and fetch it again"
             )
-    return _parse_idx(data, path)
+    return data
 
 
 def locate_mnist(download: bool = True) -> Path:
@@ -141,29 +154,47 @@ def locate_mnist(download: bool = True) -> Path:
     return download_mnist(cache_dir())
 
 
-def download_mnist(root: Path, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Download MNIST with torchvision into ``root``; fail fast, never hang, when offline."""
+def download_mnist(root: Path, timeout: float | None = None) -> Path:
+    """Download the four MNIST files from torchvision's mirrors into ``root/MNIST/raw/``.
+
+    Never hangs: the mirrors share ``timeout`` seconds (default ``DOWNLOAD_TIMEOUT``) to answer,
+    so with no network, or behind a proxy that accepts connections and never replies, this fails
+    within ``timeout`` seconds with a hint; once a mirror answers, a transfer that stalls for
+    ``timeout`` seconds fails too. Each file is verified before it is kept.
+    """
     from torchvision.datasets import MNIST
 
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
     hint = (
         f"Could not download MNIST (no network?). Point {DATA_ENV} at a folder that holds "
         "MNIST/raw/train-images-idx3-ubyte(.gz) and the three other files, e.g. "
         f"`export {DATA_ENV}=/path/to/data`."
     )
-    host = MNIST.mirrors[0].split("/")[2]
-    try:  # a quick reachability probe keeps the offline case to seconds
-        socket.create_connection((host, 443), timeout=min(timeout, 10)).close()
-    except OSError as exc:
-        raise MnistFileError(f"{hint} ({host}: {exc})") from exc
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    try:
-        MNIST(root, train=True, download=True)
-    except Exception as exc:  # torchvision raises RuntimeError or URLError
-        raise MnistFileError(f"{hint} ({exc})") from exc
-    finally:
-        socket.setdefaulttimeout(old)
-    return root
+    names = [name for name, _ in MNIST.resources]
+    deadline = time.monotonic() + timeout
+    errors = []
+    for i, mirror in enumerate(MNIST.mirrors):
+        # connecting and waiting for the answer are two waits: each gets half of this mirror's share
+        share = (deadline - time.monotonic()) / (len(MNIST.mirrors) - i) / 2
+        if share <= 0:
+            break
+        try:
+            for k, name in enumerate(names):
+                wait = share if k == 0 else timeout  # after the first answer: a stall limit per read
+                with urllib.request.urlopen(mirror + name, timeout=wait) as response:
+                    data = response.read()
+                path = root / "MNIST" / "raw" / name
+                with atomic_write(path) as f:
+                    f.write(data)
+                try:
+                    _verified_bytes(path)
+                except MnistFileError:
+                    path.unlink()
+                    raise
+            return root
+        except (OSError, MnistFileError) as exc:  # URLError, timeouts, refused connections, bad files
+            errors.append(f"{mirror}: {exc}")
+    raise MnistFileError(f"{hint} ({'; '.join(errors) or f'no answer within {timeout:g} s'})")
 
 
 def load_mnist(split: str = "train", root: str | Path | None = None, download: bool = True) -> Split:
@@ -189,18 +220,26 @@ def torchvision_root(download: bool = True) -> Path:
     """A folder in torchvision's layout with the *uncompressed* verified files, for ``MNIST(root)``.
 
     torchvision looks for ``MNIST/raw/*-ubyte`` without ``.gz``; this decompresses the files
-    found by :func:`locate_mnist` into the cache once.
+    found by :func:`locate_mnist` into the cache. A copy is written only after its MD5 matched,
+    atomically (concurrent first uses are safe), and checked again at every call: a copy that
+    no longer matches is replaced from the verified source, never used.
     """
-    src = locate_mnist(download=download)
     dst = cache_dir() / "MNIST" / "raw"
-    dst.mkdir(parents=True, exist_ok=True)
-    for stem in MD5_UNCOMPRESSED:
+    src = None
+    for stem, md5 in MD5_UNCOMPRESSED.items():
         target = dst / stem
-        if not target.is_file():
-            data = _read_bytes(_find(src, stem))
-            tmp = target.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+        if target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5:
+            continue
+        src = src or locate_mnist(download=download)
+        source = _find(src, stem)
+        if source == target:  # the source is this damaged copy: use the download it came from
+            source = target.with_name(stem + ".gz")
+            if not source.is_file():
+                raise MnistFileError(f"{target}: MD5 does not match MNIST's; the file is corrupt: delete it, or set "
+                                     f"{DATA_ENV} to a folder with good copies")
+        data = _verified_bytes(source)
+        with atomic_write(target) as f:
+            f.write(data)
     return cache_dir()
 
 

@@ -150,8 +150,12 @@ class Subsample(nn.Module):
     """The centre pixel of each 3x3 stride-2 window: max pooling's geometry without the max.
 
     Swapping it for ``nn.MaxPool2d(3, 2)`` keeps every shape and the subsampling, and removes
-    only the pooling: what the chapter's shift-sensitivity measurement compares.
+    only the pooling: what the chapter's shift-sensitivity measurement compares. Its geometry, as
+    the layer table reads it: output pixel i is input pixel 2i + 1, a 1 x 1 window every 2 pixels
+    with the border pixel cropped (padding -1).
     """
+
+    kernel_size, stride, padding = 1, 2, -1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[..., 1:x.shape[-2] - 1:2, 1:x.shape[-1] - 1:2]

@@ -4,8 +4,9 @@ A checkpoint holds the model, the optimiser, the scheduler, the loader's positio
 number generators and the history, so that a resumed run reaches the same weights as one that
 was never interrupted. It also records what must not change between the two: the ``settings``
 the trainer was given, the model's class and parameter shapes, the optimiser's class and
-hyper-parameters, the loss and the metric. :func:`load` refuses a checkpoint that disagrees and
-names what differs, instead of resuming another run's weights.
+hyper-parameters, the loss, the metric and the training data as the loader describes it (items,
+batch size, augmentation). :func:`load` refuses a checkpoint that disagrees and names what
+differs, instead of resuming another run's weights.
 """
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ import torch
 
 from ..files import atomic_write
 
-FORMAT = 2
+FORMAT = 3
 
 
 class CheckpointMismatch(ValueError):
     """The checkpoint was written by a run with other settings, model or optimiser."""
 
 
-def identity(trainer) -> dict:
+def identity(trainer, loader=None) -> dict:
     """What a resumed run must share with the run that wrote the checkpoint."""
     # a torch scheduler rewrites "lr" as it goes and keeps the starting value in "initial_lr"
     skip = lambda g: {"params", "lr"} if "initial_lr" in g else {"params"}  # noqa: E731
@@ -37,6 +38,7 @@ def identity(trainer) -> dict:
         "hyperparameters": hyper,
         "loss": getattr(trainer.loss_fn, "__name__", type(trainer.loss_fn).__name__),
         "metric": trainer.metric_name,
+        "data": loader.describe() if hasattr(loader, "describe") else None,
     }
 
 
@@ -44,7 +46,7 @@ def save(path: str | Path, trainer, loader=None) -> None:
     """Write ``trainer``'s state to ``path`` atomically (a crash leaves the old file or the new one)."""
     state = {
         "format": FORMAT,
-        "identity": identity(trainer),
+        "identity": identity(trainer, loader),
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
@@ -79,7 +81,7 @@ def read(path: str | Path, map_location="cpu") -> dict:
 def load(path: str | Path, trainer, loader=None) -> int:
     """Restore ``trainer`` (and ``loader``'s position) from ``path``; return the epochs done."""
     state = read(path, trainer.device)
-    saved, now = state["identity"], identity(trainer)
+    saved, now = state["identity"], identity(trainer, loader)
     differ = sorted(k for k in now if saved.get(k) != now[k])
     if differ:
         details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, this run {now[k]!r}" for k in differ)

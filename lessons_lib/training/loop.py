@@ -106,9 +106,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader) -> dict:
         """Mean loss (and metric) over ``loader`` in eval mode: ``{"loss": ..., "accuracy": ...}``."""
-        if getattr(loader, "augments", False):
-            raise ValueError("evaluate() got a loader that augments its inputs (shift or noise_std): build the test "
-                             "loader without augmentation")
+        _check_test_loader(loader)
         self.model.eval()
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)
         for x, y in loader:
@@ -125,6 +123,8 @@ class Trainer:
         """Train until ``epochs`` epochs in all are done (resuming from the checkpoint if there is one)."""
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
+        if test_loader is not None:
+            _check_test_loader(test_loader)  # now, not after the first epoch
         if self.checkpoint is not None and self.checkpoint.is_file():
             done = ckpt.load(self.checkpoint, self, train_loader)
             if done > epochs:
@@ -146,7 +146,14 @@ class Trainer:
             row["lr"] = _current_lr(self.optimizer)
             self.history.append(row)
             if self.checkpoint is not None:
-                self.save_checkpoint(train_loader)
+                try:
+                    self.save_checkpoint(train_loader)
+                except OSError as exc:  # a full disk, a folder gone: stop, with what is kept
+                    done = epoch - 1
+                    kept = (f"{self.checkpoint} still holds {done} epoch{'s' * (done != 1)}" if self.checkpoint.is_file()
+                            else "no checkpoint was saved")
+                    raise OSError(exc.errno, f"{exc.strerror or exc}. Training stopped after epoch {epoch}; {kept}: "
+                                             "make room and call fit() again to resume") from exc
             self._say(_format(row, epochs))
             if plot is not None:
                 plot.update(self.history)
@@ -184,6 +191,12 @@ class Trainer:
     def _say(self, text: str) -> None:
         if self.verbose:
             print(text, flush=True)
+
+
+def _check_test_loader(loader) -> None:
+    if getattr(loader, "augments", False):
+        raise ValueError("evaluation needs a loader without augmentation; this one augments its inputs (shift or "
+                         "noise_std), so its figures would measure altered images: build it without them")
 
 
 def _format(row: dict, epochs: int) -> str:
