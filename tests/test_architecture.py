@@ -16,8 +16,8 @@ def test_lenet_table_matches_hand_arithmetic():
     assert [L.rf for L in convs_pools] == [(5, 5), (6, 6), (14, 14), (16, 16)]
     assert [L.jump for L in convs_pools] == [(1, 1), (2, 2), (2, 2), (4, 4)]
     assert t.total_params == 431_080  # Han et al. 2016: "431K"
-    assert t.find("features.0").macs == 24 * 24 * 20 * 25
-    assert t.find("classifier.1").input_shape == (800,) and t.find("classifier.1").rf is None
+    assert t.find("features.conv1").macs == 24 * 24 * 20 * 25
+    assert t.find("classifier.ip1").input_shape == (800,) and t.find("classifier.ip1").rf is None
     text = str(t)
     assert "24 x 24 x 20" in text and "431,080 parameters" in text
     assert "<table" in t._repr_html_()
@@ -193,7 +193,7 @@ def test_a_layer_used_twice_counts_its_parameters_once():
 
 def test_receptive_fields_dict_and_errors():
     rf = receptive_fields(LeNet(), (1, 28, 28))
-    assert rf["features.3"] == ((14, 14), (2, 2))
+    assert rf["features.conv2"] == ((14, 14), (2, 2))
     with pytest.raises(ValueError, match="input_size must be a tuple of positive ints"):
         layer_table(LeNet(), (28, 28, 0))
     with pytest.raises(ValueError, match="does not accept an input of size"):
@@ -201,7 +201,7 @@ def test_receptive_fields_dict_and_errors():
     with pytest.raises(ValueError, match="layer must be one of the model's module names"):
         empirical_receptive_field(LeNet(), (1, 28, 28), "conv9")
     with pytest.raises(ValueError, match="spatial"):
-        empirical_receptive_field(LeNet(), (1, 28, 28), "classifier.1")
+        empirical_receptive_field(LeNet(), (1, 28, 28), "classifier.ip1")
 
 
 @pytest.mark.parametrize("name", ["lenet", "alexnet2012", "torchvision"])

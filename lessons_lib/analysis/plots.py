@@ -184,13 +184,19 @@ def _image_2d(image) -> np.ndarray:
 
 
 def draw_receptive_fields(model: nn.Module, image, layers: list[str], unit: tuple | None = None, ax=None,
-                          centres_of: str | None = None, title: str = "receptive fields over the input"):
+                          centres_of: str | None = None, title: str = "receptive fields over the input",
+                          labels: dict[str, str] | None = None):
     """Draw, over ``image``, the receptive-field box of one unit of each layer in ``layers``.
 
     ``unit`` is the (row, col) of the unit in every layer's own grid (the centre of each grid
     by default). ``centres_of`` also marks the input position of the centre of every unit of
-    that layer (the grid whose spacing is the layer's jump). Returns the axes.
+    that layer (the grid whose spacing is the layer's jump). ``labels`` names layers in the
+    legend (e.g. ``{"features.conv1": "layer 1"}``; the module name by default). Returns the axes.
     """
+    labels = dict(labels or {})
+    unknown = sorted(set(labels) - set(layers) - {centres_of})
+    if unknown:
+        raise ValueError(f"labels must name layers that are drawn ({layers}); got {unknown}")
     img = _image_2d(image)
     table = layer_table(model, (1, *img.shape))
     infos = [table.find(name) for name in layers]
@@ -207,7 +213,7 @@ def draw_receptive_fields(model: nn.Module, image, layers: list[str], unit: tupl
         u = unit if unit is not None else (h // 2, w // 2)
         top, left, bottom, right = theoretical_box(info, u, img.shape)
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
-                               lw=2, ec=colour, label=f"{info.name} ({info.type}): {info.rf[0]} x {info.rf[1]}, "
+                               lw=2, ec=colour, label=f"{labels.get(info.name, info.name)} ({info.type}): {info.rf[0]} x {info.rf[1]}, "
                                f"jump {info.jump[0]}"))
         cy, cx = info.start[0] + u[0] * info.jump[0], info.start[1] + u[1] * info.jump[1]
         ax.plot(cx, cy, "+", color=colour, ms=10, mew=2)
@@ -218,7 +224,7 @@ def draw_receptive_fields(model: nn.Module, image, layers: list[str], unit: tupl
         xs = info.start[1] + np.arange(w) * info.jump[1]
         gx, gy = np.meshgrid(xs, ys)
         ax.plot(gx.ravel(), gy.ravel(), ".", color="tab:red", ms=3,
-                label=f"centres of the {h} x {w} units of {centres_of}")
+                label=f"centres of the {h} x {w} units of {labels.get(centres_of, centres_of)}")
     ax.set_xlabel("input column (pixels)")
     ax.set_ylabel("input row (pixels)")
     ax.set_title(title)

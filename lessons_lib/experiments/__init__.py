@@ -47,6 +47,7 @@ def _table() -> dict[str, Experiment]:
                    L.DESCRIPTIONS["conv_relu_dropout"], [L.LECTURE_CLAIM]),
         Experiment("lenet_conv_relu_dropout_shift", L.run_variant("conv_relu_dropout_shift"), "lenet", "lenet-full",
                    L.DESCRIPTIONS["conv_relu_dropout_shift"], [L.LECTURE_CLAIM]),
+        Experiment("lenet_mlp", L.run_mlp, "lenet", "lenet-weight-sharing", L.DESCRIPTIONS["mlp"]),
         Experiment("alexnet_relu_tanh", alexnet.alexnet_relu_tanh, "alexnet", "alexnet-relu",
                    "Four-layer CNN on all of MNIST, ReLU vs tanh (the form of the AlexNet paper's Figure 1): "
                    "epochs to 25/10/5/2% training error", alexnet.RELU_TANH_CLAIMS, default_seeds=3),
