@@ -199,6 +199,11 @@ def test_results_page_shows_only_full_scale_records(tmp_path):
     acc = record["summary"]["test_accuracy"]["mean"]
     assert f"{100 * acc:.2f}% ± 0.00% (test_accuracy, 1 seeds)" in text
     assert "not reproduced: {ref}`why <lenet-full>`" in text and "cpu: " in text
+    assert "resumed after an interruption" not in text
+    assert "of CPU time a seed" in text and record["runs"][0]["cpu_time_s"] > 0
+    record["runs"][0]["resumed"] = True  # an interrupted seed, finished by a second call
+    (tmp_path / "lenet_caffe.json").write_text(json.dumps(record))
+    assert "resumed after an interruption: the time counts the last session only" in book.results_page(tmp_path, out=None)
 
 
 def test_every_experiment_section_label_exists_in_the_book():

@@ -212,6 +212,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_record(tmp_path):
         return [(r["seed"], timeless(r["metrics"]), [timeless(row) for row in r["history"]]) for r in record["runs"]]
 
     assert outcome("out") == outcome("ref")
+    # seed 1's time counts the second call only, and the record says so
+    assert [r["resumed"] for r in json.loads((tmp_path / "out" / "lenet_caffe.json").read_text())["runs"]] == [False, True]
+    assert not any(r["resumed"] for r in json.loads((tmp_path / "ref" / "lenet_caffe.json").read_text())["runs"])
     assert not list((tmp_path / "ck").glob("lenet_caffe-*/"))  # finished: the work folder is gone
 
 
