@@ -77,13 +77,27 @@ def summarize(values: list) -> dict:
     return out
 
 
+def seed_time(record: dict) -> str:
+    """How long one seed took, in words. On a GPU the wall time; on a CPU the CPU time when the
+    record has it (a shared machine's wall time counts the other work on it too). A seed that
+    resumed an interrupted run counts its last session only, and the words say so."""
+    runs = record["runs"]
+    cpu = [r.get("cpu_time_s") for r in runs]
+    if str(record["environment"].get("device", "")).startswith("cpu") and None not in cpu:
+        text = f"{sum(cpu) / len(cpu) / 60:.0f} min of CPU time a seed"
+    else:
+        text = f"{sum(r['wall_time_s'] for r in runs) / len(runs) / 60:.0f} min a seed"
+    if any(r.get("resumed") for r in runs):
+        text += " (resumed after an interruption: the last session only)"
+    return text
+
+
 def provenance(record: dict) -> str:
-    """One line: seeds, device, versions, commit, wall time, date."""
+    """One line: seeds, device, versions, commit, time a seed, date."""
     env = record["environment"]
     seeds = record["seeds"]
     return (f"{len(seeds)} seed{'s' * (len(seeds) != 1)} on {env['device']}, torch {env['torch']}, "
-            f"commit {str(env.get('commit'))[:10]}, {record['wall_time_s'] / 60:.0f} min in all, "
-            f"finished {record['finished'][:10]}")
+            f"commit {str(env.get('commit'))[:10]}, {seed_time(record)}, finished {record['finished'][:10]}")
 
 
 def metric(record: dict, key: str) -> dict:

@@ -329,3 +329,15 @@ def test_load_result_ignores_records_that_are_not_full_scale(tmp_path):
     (tmp_path / "x.json").write_text("{broken")
     with pytest.raises(ValueError, match="is not valid JSON"):
         results.load_result("x", tmp_path)
+
+
+def test_seed_time_prefers_cpu_time_on_a_cpu_and_says_when_a_seed_resumed():
+    runs = [{"wall_time_s": 600.0, "cpu_time_s": 240.0, "resumed": False},
+            {"wall_time_s": 1200.0, "cpu_time_s": 360.0, "resumed": False}]
+    record = {"runs": runs, "environment": {"device": "cpu (1 threads, x86_64)"}}
+    assert results.seed_time(record) == "5 min of CPU time a seed"
+    assert results.seed_time({**record, "environment": {"device": "cuda (NVIDIA H200)"}}) == "15 min a seed"
+    old = {"runs": [{"wall_time_s": 120.0}], "environment": {"device": "cpu (2 threads, x86_64)"}}
+    assert results.seed_time(old) == "2 min a seed"  # records from before CPU time was kept
+    runs[1]["resumed"] = True
+    assert results.seed_time(record).endswith("(resumed after an interruption: the last session only)")
