@@ -107,7 +107,7 @@ def test_execute_in_place_reports_a_failure_runs_the_rest_and_survives_an_unwrit
 
 def test_execute_on_a_read_only_results_folder(tmp_path):
     """The same with a real read-only file system as results/ (a tmpfs mounted read-only)."""
-    from conftest import on_tmpfs
+    from testsupport import on_tmpfs
 
     nb = tmp_path / "book" / "x.ipynb"
     nb.parent.mkdir()

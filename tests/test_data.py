@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from testsupport import ROOT
 
 from lessons_lib.data import DeviceLoader, MnistFileError, load_mnist, load_sample, mnist
 from lessons_lib.data import mnist_files as mnist_mod

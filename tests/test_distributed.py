@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from testsupport import ROOT
 
 from lessons_lib import distributed
 from lessons_lib.models import AlexNet2012, LeNet

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, on_tmpfs, python
+from testsupport import ROOT, on_tmpfs, python
 from lessons_lib.files import atomic_write, check_writable, locked, write_text
 
 

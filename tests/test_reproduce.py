@@ -8,7 +8,7 @@ import time
 import pytest
 from pathlib import Path
 
-from conftest import ROOT, on_tmpfs
+from testsupport import ROOT, on_tmpfs
 from lessons_lib import reproduce, results
 from lessons_lib.experiments import EXPERIMENTS, Experiment
 

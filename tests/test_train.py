@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT, on_tmpfs, python
+from testsupport import ROOT, on_tmpfs, python
 
 from lessons_lib.data import DeviceLoader
 from lessons_lib.device import seed_everything
