@@ -68,10 +68,10 @@ def trainer(args, device, loader) -> float:
     fast = device.type == "cuda"
     tr = FastTrainer(model, opt, device=device, bf16=fast, channels_last=fast, live_plot=False,
                  verbose=False)
-    tr.train_epoch(PartialEpochs(loader, args.warmup), 0)
+    tr.train_epoch(PartialEpochs(loader, args.warmup))
     sync(device)
     t0 = time.perf_counter()
-    tr.train_epoch(PartialEpochs(loader, args.steps), 1)  # ends with one .item() sync, as every epoch does
+    tr.train_epoch(PartialEpochs(loader, args.steps))  # ends with one .item() sync, as every epoch does
     sync(device)
     return args.steps * args.batch / (time.perf_counter() - t0)
 

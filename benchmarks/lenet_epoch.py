@@ -82,7 +82,7 @@ def ours(device, epochs, graph):
     for e in range(1, epochs + 1):
         sync(device)
         t0 = time.perf_counter()
-        trainer.train_epoch(tl, e)
+        trainer.train_epoch(tl)
         sync(device)
         times.append(time.perf_counter() - t0)
     return times, trainer.evaluate(vl)["accuracy"]
