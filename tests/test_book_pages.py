@@ -111,6 +111,10 @@ def test_timings_recorded_by_execute_reach_the_table(tmp_path, monkeypatch):
     notebooks.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 298.7)
     text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None).replace("\u00a0", " ")
     assert "| {doc}`lenet.ipynb </book/lenet>` | — | 4 min 59 s | — |" in text
+    assert "CPU time" not in text  # an old entry, without the kernel's CPU time
+    notebooks.record_timing(ROOT / "book" / "lenet.ipynb", "standard", 1800.0, cpu_seconds=298.7)
+    text = pages.timings_table(record, tmp_path / "results", tmp_path, out=None).replace("\u00a0", " ")
+    assert "| 30 min 00 s (4 min 59 s of CPU) |" in text and "the CPU time of the notebook's kernel" in text
 
 
 def test_concurrent_timing_records_lose_nothing(tmp_path, monkeypatch):

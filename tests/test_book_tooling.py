@@ -60,6 +60,10 @@ def test_execute_writes_back_only_on_success(tmp_path):
         "import os; print(os.environ['LESSONS_PROFILE'], os.environ['LESSONS_EXECUTING'])")]), path)
     notebooks.execute(path, "smoke", timeout=120)
     assert nbformat.read(path, 4).cells[0].outputs[0]["text"].strip() == "smoke 1"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass")]), path)
+    wall, cpu = notebooks.execute(path, "smoke", timeout=120)  # the kernel's CPU time counts the busy loop
+    assert cpu >= 1.0 and wall >= 1.0, (wall, cpu)
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise RuntimeError('boom')")]), path)
     before = path.read_text()
     with pytest.raises(Exception, match="boom"):

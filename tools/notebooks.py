@@ -86,9 +86,13 @@ def _write_notebook(nb, path: Path) -> None:
         nbformat.write(nb, f)
 
 
-def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -> float:
+def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -> tuple[float, float]:
     """Run every cell of ``path`` with a fresh kernel in ``path``'s folder; write the outputs back
-    (unless ``copy``: then the executed copy stays in memory); return the seconds taken."""
+    (unless ``copy``: then the executed copy stays in memory); return the wall seconds taken and the
+    kernel's CPU seconds (all its threads; unlike the wall time, not inflated by other work on a
+    shared machine)."""
+    import resource
+
     import nbformat
     from nbclient import NotebookClient
 
@@ -98,20 +102,24 @@ def execute(path: Path, profile: str, timeout: int = 1800, copy: bool = False) -
     env = {"LESSONS_PROFILE": profile, "LESSONS_EXECUTING": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    start = time.time()
+    def children_cpu():  # CPU seconds of this process's finished children: the kernel, once shut down
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    start, cpu_start = time.time(), children_cpu()
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    seconds = time.time() - start
+    seconds, cpu_seconds = time.time() - start, children_cpu() - cpu_start
     if not copy:
         _write_notebook(nb, path)
-    return seconds
+    return seconds, cpu_seconds
 
 
-def record_timing(path: Path, profile: str, seconds: float) -> str:
+def record_timing(path: Path, profile: str, seconds: float, cpu_seconds: float | None = None) -> str:
     """Keep the measured wall time of a notebook of the book per profile, for the landing page
     (a locked update); return what happened, in words: a notebook outside the book, or a results
     folder that cannot be written (read-only, full), is not recorded, and the message says why."""
@@ -125,8 +133,11 @@ def record_timing(path: Path, profile: str, seconds: float) -> str:
     try:
         with locked(TIMINGS):
             data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
-            data.setdefault(key, {})[profile] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"),
-                                                 "device": describe_device(pick_device(verbose=False))}
+            entry = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"),
+                     "device": describe_device(pick_device(verbose=False))}
+            if cpu_seconds is not None:
+                entry["cpu_seconds"] = round(cpu_seconds, 1)
+            data.setdefault(key, {})[profile] = entry
             write_text(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
     except OSError as exc:
         return f"could not record the timing in {TIMINGS} ({exc.strerror or exc}); the notebook itself is saved"
@@ -166,13 +177,13 @@ def main(argv=None) -> int:
     for path in paths:
         print(f"executing {path} at the {args.profile} profile ...", flush=True)
         try:
-            seconds = execute(path, args.profile, args.timeout, copy=args.copy)
+            seconds, cpu_seconds = execute(path, args.profile, args.timeout, copy=args.copy)
         except Exception as exc:  # report every notebook, then fail
             failed.append(path)
             print(f"  FAILED: {type(exc).__name__}: {str(exc)[-3000:]}", flush=True)
             continue
-        recorded = "" if args.copy else "; " + record_timing(path, args.profile, seconds)
-        print(f"  done in {seconds:.0f} s{recorded}", flush=True)
+        recorded = "" if args.copy else "; " + record_timing(path, args.profile, seconds, cpu_seconds)
+        print(f"  done in {seconds:.0f} s ({cpu_seconds:.0f} s of CPU){recorded}", flush=True)
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1

@@ -80,7 +80,10 @@ def _records(results_dir: Path) -> dict[str, dict]:
 def _cell(entry) -> str:
     if not isinstance(entry, dict) or not isinstance(entry.get("seconds"), (int, float)):
         return NOT_MEASURED
-    return _nowrap(format_seconds(entry["seconds"]))
+    text = _nowrap(format_seconds(entry["seconds"]))
+    if isinstance(entry.get("cpu_seconds"), (int, float)):
+        text += f" ({_nowrap(format_seconds(entry['cpu_seconds']))} of CPU)"
+    return text
 
 
 def _nowrap(text: str) -> str:
@@ -141,6 +144,10 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
         lines.append("| (no notebooks yet) | " + " | ".join([NOT_MEASURED] * 3) + " |")
     notes = [f"`{p}` on {', '.join(sorted(d))}" for p, d in devices.items()]
     text = "\n".join(lines) + "\n\n" + f"{NOT_MEASURED}: not yet measured."
+    if any("cpu_seconds" in e for entry in data.values() if isinstance(entry, dict) for e in entry.values()
+           if isinstance(e, dict)):
+        text += (" In brackets, the CPU time of the notebook's kernel (all its threads): the wall time also "
+                 "counts any other work the machine was doing.")
     if notes:
         text += " Notebooks measured on: " + "; ".join(notes) + "."
     text += "\n"
