@@ -77,10 +77,16 @@ def test_timings_table_from_records(tmp_path):
                        "1 min 20 s for 1 experiment on cuda (NVIDIA H100) |")
     assert "1 min 01 s" in rows[2] and "gone" not in text
     assert "`standard` on cpu (2 threads)" in text
-
     stamp = out.stat().st_mtime_ns
     pages.timings_table(tmp_path / "results" / "notebook_timings.json", tmp_path / "results", tmp_path, out)
     assert out.stat().st_mtime_ns == stamp  # unchanged text: the file is left alone
+    # a CPU record counts its seeds' CPU time, not a shared machine's wall time
+    cpu = dict(full, name="lenet_x", chapter="lenet", wall_time_s=3000.0, environment={"device": "cpu (1 threads)", "commit": "abc"},
+               runs=[{"wall_time_s": 1500.0, "cpu_time_s": 300.0}, {"wall_time_s": 1500.0, "cpu_time_s": 330.0}])
+    (tmp_path / "results" / "lenet_x.json").write_text(json.dumps(cpu))
+    text = pages.timings_table(tmp_path / "results" / "notebook_timings.json", tmp_path / "results", tmp_path, out=None)
+    assert "10 min 30 s of CPU time for 1 experiment on cpu |" in text.replace("\u00a0", " ")
+
 
 
 def test_timings_table_without_records(tmp_path):

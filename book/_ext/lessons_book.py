@@ -86,6 +86,15 @@ def _cell(entry) -> str:
     return text
 
 
+def _record_seconds(record: dict) -> tuple[float, bool]:
+    """What a full-scale record cost: the CPU time of all its seeds on a CPU when the record has it
+    (True), else its wall time (False): a shared CPU's wall time counts the other work on it too."""
+    cpu = [r.get("cpu_time_s") for r in record.get("runs", [])]
+    if _device(record) == "cpu" and cpu and None not in cpu:
+        return float(sum(cpu)), True
+    return float(record["wall_time_s"]), False
+
+
 def _nowrap(text: str) -> str:
     """Non-breaking spaces, so that "2 min 29 s" never wraps inside a narrow table cell."""
     return text.replace(" ", "\u00a0")
@@ -133,9 +142,11 @@ def timings_table(timings: str | Path = TIMINGS, results_dir: str | Path = RESUL
                 devices.setdefault(p, set()).add(str(entry[p].get("device", "unknown device")))
         recs = reproduced.get(Path(nb).stem, [])
         if recs:
-            total = sum(r["wall_time_s"] for r in recs)
+            times = [_record_seconds(r) for r in recs]
+            total = sum(s for s, _ in times)
             devices_used = sorted({_device(r) for r in recs})
-            cells.append(f"{_nowrap(format_seconds(total))} for {len(recs)} experiment{'s' * (len(recs) != 1)}"
+            of_cpu = " of CPU time" if all(cpu for _, cpu in times) else ""
+            cells.append(f"{_nowrap(format_seconds(total))}{of_cpu} for {len(recs)} experiment{'s' * (len(recs) != 1)}"
                          f" on {' and '.join(devices_used)}")
         else:
             cells.append(NOT_MEASURED)
