@@ -9,7 +9,7 @@ Each experiment of :data:`lessons_lib.experiments.EXPERIMENTS` is a function
 ``run(profile, seed, device, checkpoints, **overrides) -> {"metrics": {...}, "history": ..., "settings": ...}``.
 The record ``<out>/NAME.json`` holds the metrics per seed, their summary (mean, spread; a level
 never reached is counted, not averaged), each seed's history, the device, library versions,
-commit and wall time.
+commit, and each seed's wall and CPU time.
 
 ``results/`` (the default ``--out``) accepts only what the book may publish: the full profile,
 no overrides, from a clean commit; anything else needs an explicit ``--out`` and never replaces
