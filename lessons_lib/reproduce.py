@@ -105,12 +105,19 @@ def run_seed(name: str, profile: str, seed: int, device: str, overrides: dict, w
     if done.is_file():
         return json.loads(done.read_text())
     os.environ["LESSONS_PROFILE"] = profile  # the experiment's helpers read the profile too
-    start = time.time()
+    checkpoints = work / f"seed{seed}"
+    # resumed from an earlier, interrupted call: the time below counts this call only
+    resumed = checkpoints.is_dir() and any(checkpoints.iterdir())
+    start, cpu_start = time.time(), time.process_time()
     result = get(name).run(profile=profile, seed=seed, device=torch.device(device),
-                           checkpoints=work / f"seed{seed}", **dict(overrides))
+                           checkpoints=checkpoints, **dict(overrides))
     if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
         raise ValueError(f"experiment {name!r} must return a dict with a 'metrics' dict; got {type(result).__name__}")
-    result = _jsonable({"seed": seed, "started": start, "wall_time_s": time.time() - start, **result})
+    result = _jsonable({"seed": seed, "started": start, "wall_time_s": time.time() - start,
+                        # CPU seconds of this process, all threads: unlike the wall time, not inflated by
+                        # other work on a shared machine
+                        "cpu_time_s": time.process_time() - cpu_start, "resumed": resumed,
+                        **result})
     write_text(done, json.dumps(result, allow_nan=False))
     return result
 

@@ -206,6 +206,11 @@ def _run_cell(record: dict) -> str:
     per_seed = record.get("seed_wall_times_s") or [r["wall_time_s"] for r in record["runs"]]
     jobs = record.get("concurrent_jobs", 1)
     how = f", {jobs} seeds at a time" if jobs > 1 else ""
+    cpu = [r.get("cpu_time_s") for r in record["runs"]]
+    if _device(record) == "cpu" and None not in cpu:  # the wall time on a shared CPU counts others' work too
+        how += f" ({_nowrap(format_seconds(sum(cpu) / len(cpu)))} of CPU time a seed)"
+    if any(r.get("resumed") for r in record["runs"]):
+        how += " (resumed after an interruption: the time counts the last session only)"
     return (f"{_device(record)}: {_nowrap(format_seconds(sum(per_seed) / len(per_seed)))} a seed{how}; "
             f"torch {env['torch']}; commit {f'`{commit[:10]}`' if commit else 'not recorded'}; "
             f"{record['finished'][:10]}")
