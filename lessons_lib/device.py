@@ -61,7 +61,10 @@ def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the checkout that holds ``path`` (this package by default), or None.
 
     Where the code runs from a copy without ``.git`` (a GPU machine that received the working
-    tree), ``$LESSONS_COMMIT`` names the commit it was copied from.
+    tree), ``$LESSONS_COMMIT`` names the commit it was copied from. A changed tracked file makes it
+    ``<commit>-dirty``, except what executing the book writes (its notebooks' outputs and
+    ``results/notebook_timings.json``): executing two notebooks in turn leaves the second one's
+    record clean.
     """
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
@@ -71,7 +74,8 @@ def git_commit(path: str | Path | None = None) -> str | None:
         commit = out.stdout.strip() if out.returncode == 0 else None
         if commit:
             dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                 ":(top,exclude,glob)book/**/*.ipynb", ":(top,exclude)results/notebook_timings.json"],
                 cwd=where, capture_output=True, text=True, timeout=10,
             ).stdout.strip()
             return commit + ("-dirty" if dirty else "")

@@ -74,3 +74,34 @@ def test_environment_and_report(capsys):
     out = capsys.readouterr().out
     for key in ("profile:", "device:", "versions:", "wall time:"):
         assert key in out
+
+
+def test_commit_is_dirty_for_code_not_for_what_executing_the_book_writes(tmp_path):
+    import subprocess
+
+    from lessons_lib.device import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "pkg").mkdir()
+    files = {"pkg/code.py": "x = 1\n", "book/a.ipynb": "{}", "results/notebook_timings.json": "{}",
+             "results/r.json": "{}"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    clean = git_commit(tmp_path / "pkg")
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "book" / "a.ipynb").write_text('{"executed": 1}')  # an executed notebook and its timing
+    (tmp_path / "results" / "notebook_timings.json").write_text('{"t": 1}')
+    assert git_commit(tmp_path / "pkg") == clean
+    (tmp_path / "results" / "r.json").write_text('{"changed": 1}')  # anything else is a change
+    assert git_commit(tmp_path / "pkg") == clean + "-dirty"
+    git("checkout", "results/r.json")
+    (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path / "pkg") == clean + "-dirty"
