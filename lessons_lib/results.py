@@ -93,11 +93,12 @@ def seed_time(record: dict) -> str:
 
 
 def provenance(record: dict) -> str:
-    """One line: seeds, device, versions, commit, time a seed, date."""
+    """One line for a reader: seeds, device, torch version, time a seed, date (the commit stays in
+    the record: a hash on the page means nothing to a reader)."""
     env = record["environment"]
     seeds = record["seeds"]
     return (f"{len(seeds)} seed{'s' * (len(seeds) != 1)} on {env['device']}, torch {env['torch']}, "
-            f"commit {str(env.get('commit'))[:10]}, {seed_time(record)}, finished {record['finished'][:10]}")
+            f"{seed_time(record)}, finished {record['finished'][:10]}")
 
 
 def metric(record: dict, key: str) -> dict:

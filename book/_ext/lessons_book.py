@@ -229,8 +229,9 @@ def _run_cell(record: dict) -> str:
         how += f" ({_nowrap(format_seconds(sum(cpu) / len(cpu)))} of CPU time a seed)"
     if any(r.get("resumed") for r in record["runs"]):
         how += " (resumed after an interruption: the time counts the last session only)"
+    where = f"commit in `results/{record['name']}.json`" if commit else "commit not recorded"
     return (f"{_device(record)}: {_nowrap(format_seconds(sum(per_seed) / len(per_seed)))} a seed{how}; "
-            f"torch {env['torch']}; commit {f'`{commit[:10]}`' if commit else 'not recorded'}; "
+            f"torch {env['torch']}; {where}; "
             f"{record['finished'][:10]}")
 
 
