@@ -77,16 +77,35 @@ def summarize(values: list) -> dict:
     return out
 
 
+def format_seconds(seconds: float) -> str:
+    """``38 s``, ``4 min 05 s``, ``1 h 02 min``: a time a reader takes in at a glance."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
+        raise ValueError(f"seconds must be a non-negative number; got {seconds!r}")
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def cpu_seconds(record: dict) -> list[float] | None:
+    """The CPU time of each seed of a record made on a CPU, or None (a GPU record, or one from before
+    CPU time was kept). On a shared CPU this, not the wall time, is what a rerun costs: the wall time
+    counts the other work on the machine too."""
+    device = str(record.get("environment", {}).get("device", ""))
+    cpu = [r.get("cpu_time_s") for r in record.get("runs", [])]
+    return [float(c) for c in cpu] if device.startswith("cpu") and cpu and None not in cpu else None
+
+
 def seed_time(record: dict) -> str:
-    """How long one seed took, in words. On a GPU the wall time; on a CPU the CPU time when the
-    record has it (a shared machine's wall time counts the other work on it too). A seed that
-    resumed an interrupted run counts its last session only, and the words say so."""
-    runs = record["runs"]
-    cpu = [r.get("cpu_time_s") for r in runs]
-    if str(record["environment"].get("device", "")).startswith("cpu") and None not in cpu:
-        text = f"{sum(cpu) / len(cpu) / 60:.0f} min of CPU time a seed"
+    """How long one seed took, in words: the CPU time on a CPU when the record has it, else the wall
+    time. A seed that resumed an interrupted run counts its last session only, and the words say so."""
+    runs, cpu = record["runs"], cpu_seconds(record)
+    if cpu is not None:
+        text = f"{format_seconds(sum(cpu) / len(cpu))} of CPU time a seed"
     else:
-        text = f"{sum(r['wall_time_s'] for r in runs) / len(runs) / 60:.0f} min a seed"
+        text = f"{format_seconds(sum(r['wall_time_s'] for r in runs) / len(runs))} a seed"
     if any(r.get("resumed") for r in runs):
         text += " (resumed after an interruption: the last session only)"
     return text

@@ -335,9 +335,10 @@ def test_seed_time_prefers_cpu_time_on_a_cpu_and_says_when_a_seed_resumed():
     runs = [{"wall_time_s": 600.0, "cpu_time_s": 240.0, "resumed": False},
             {"wall_time_s": 1200.0, "cpu_time_s": 360.0, "resumed": False}]
     record = {"runs": runs, "environment": {"device": "cpu (1 threads, x86_64)"}}
-    assert results.seed_time(record) == "5 min of CPU time a seed"
-    assert results.seed_time({**record, "environment": {"device": "cuda (NVIDIA H200)"}}) == "15 min a seed"
+    assert results.seed_time(record) == "5 min 00 s of CPU time a seed"
+    assert results.seed_time({**record, "environment": {"device": "cuda (NVIDIA H200)"}}) == "15 min 00 s a seed"
     old = {"runs": [{"wall_time_s": 120.0}], "environment": {"device": "cpu (2 threads, x86_64)"}}
-    assert results.seed_time(old) == "2 min a seed"  # records from before CPU time was kept
+    assert results.seed_time(old) == "2 min 00 s a seed"  # records from before CPU time was kept
+    assert results.seed_time({"runs": [{"wall_time_s": 28.4}], "environment": {"device": "cuda"}}) == "28 s a seed"
     runs[1]["resumed"] = True
     assert results.seed_time(record).endswith("(resumed after an interruption: the last session only)")

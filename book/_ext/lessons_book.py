@@ -17,6 +17,8 @@ import json
 import re
 from pathlib import Path
 
+from lessons_lib.results import cpu_seconds, format_seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = ROOT / "results" / "notebook_timings.json"
 RESULTS_DIR = ROOT / "results"
@@ -24,18 +26,6 @@ GENERATED = ROOT / "book" / "_generated"
 OUTPUT = GENERATED / "timings.md"
 PROFILES = ("smoke", "standard", "full")
 NOT_MEASURED = "—"
-
-
-def format_seconds(seconds: float) -> str:
-    """``38 s``, ``4 min 05 s``, ``1 h 02 min``: a wall time a reader takes in at a glance."""
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
-        raise ValueError(f"seconds must be a non-negative number; got {seconds!r}")
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def toc_notebooks(root: str | Path = ROOT) -> list[str]:
@@ -87,12 +77,10 @@ def _cell(entry) -> str:
 
 
 def _record_seconds(record: dict) -> tuple[float, bool]:
-    """What a full-scale record cost: the CPU time of all its seeds on a CPU when the record has it
-    (True), else its wall time (False): a shared CPU's wall time counts the other work on it too."""
-    cpu = [r.get("cpu_time_s") for r in record.get("runs", [])]
-    if _device(record) == "cpu" and cpu and None not in cpu:
-        return float(sum(cpu)), True
-    return float(record["wall_time_s"]), False
+    """What a full-scale record cost: the CPU time of all its seeds when it was made on a CPU and
+    has it (True), else its wall time (False)."""
+    cpu = cpu_seconds(record)
+    return (float(sum(cpu)), True) if cpu is not None else (float(record["wall_time_s"]), False)
 
 
 def _nowrap(text: str) -> str:
@@ -224,8 +212,8 @@ def _run_cell(record: dict) -> str:
     per_seed = record.get("seed_wall_times_s") or [r["wall_time_s"] for r in record["runs"]]
     jobs = record.get("concurrent_jobs", 1)
     how = f", {jobs} seeds at a time" if jobs > 1 else ""
-    cpu = [r.get("cpu_time_s") for r in record["runs"]]
-    if _device(record) == "cpu" and None not in cpu:  # the wall time on a shared CPU counts others' work too
+    cpu = cpu_seconds(record)
+    if cpu is not None:  # the wall time on a shared CPU counts others' work too
         how += f" ({_nowrap(format_seconds(sum(cpu) / len(cpu)))} of CPU time a seed)"
     if any(r.get("resumed") for r in record["runs"]):
         how += " (resumed after an interruption: the time counts the last session only)"
