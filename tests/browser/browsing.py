@@ -59,7 +59,10 @@ def set_width(browser, width: int, height: int = HEIGHT) -> None:
 
 
 def screenshot(browser, path: Path, width: int) -> None:
-    """The whole page, top to bottom, as one PNG."""
+    """The whole page, top to bottom, as one PNG, from its top-left corner (a page left scrolled
+    sideways showed up as a cut-off screenshot)."""
+    browser.execute_script("window.scrollTo(0, 0); for (const el of document.querySelectorAll('*'))"
+                           " { if (el.scrollLeft) el.scrollLeft = 0; }")
     height = browser.execute_script(
         "return Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0)")
     shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
