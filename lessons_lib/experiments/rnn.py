@@ -8,10 +8,10 @@ each is also what ``python -m lessons_lib.reproduce`` runs: ``rnn_adding`` and
 Every training run uses the fused PyTorch modules (``nn.RNN/LSTM/GRU``), which the chapter checks
 to compute the same function as the from-scratch cells; Adam, gradient-norm clipping at 1.
 
-Full profile on a 2-core CPU, estimated from timed runs of each piece with one thread per process
-(``--jobs 2`` runs two seeds at once): rnn_adding ~15 CPU-minutes a seed (the tanh RNN runs all
-4,800 updates at every length; the LSTM and GRU stop once they have learned), rnn_char ~13,
-rnn_row_mnist ~7, rnn_loop_vs_fused under 1; three seeds each.
+Full profile, measured on a CPU with one thread per seed (the records in ``results/`` keep each
+seed's CPU time): rnn_adding 10 minutes a seed (the tanh RNN runs all 4,800 updates at every
+length; the LSTM and GRU stop once they have learned), rnn_char 11, rnn_row_mnist 6.4,
+rnn_loop_vs_fused under 1; three seeds each.
 """
 from __future__ import annotations
 
