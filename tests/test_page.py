@@ -21,6 +21,8 @@ def test_glue_stores_numpy_scalars_as_plain_numbers(monkeypatch):
     page.glue("mean", np.float64(0.25))
     page.glue("count", np.int64(3))
     assert repr(stored["mean"]) == "0.25" and repr(stored["count"]) == "3"  # not "np.float64(0.25)"
+    page.glue("device", "cuda (NVIDIA H200)")
+    assert repr(stored["device"]) == "cuda (NVIDIA H200)"  # the page reads the text, not "'cuda (NVIDIA H200)'"
 
 
 def test_table_renders_as_html_and_aligned_text():

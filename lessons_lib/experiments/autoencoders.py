@@ -9,12 +9,12 @@ Two full-scale runs back the chapter's numbers (60,000 training images, the sett
 * ``autoencoders_code_size``: PCA, a linear autoencoder trained to the minimum of its loss
   (:func:`fit_linear_autoencoder`) and a nonlinear one (:class:`DeepAutoencoder`) at each code
   size; test mean squared error per pixel, the deep/PCA error ratio, and the principal angles
-  between the linear autoencoder's subspace and PCA's. Estimated from one-epoch runs at full
-  scale: about 11 minutes a seed on one CPU thread (4 code sizes x 30 epochs x ~5.6 s), 35 for 3 seeds.
+  between the linear autoencoder's subspace and PCA's. Measured: 7.4 minutes of CPU a seed on one
+  thread (4 code sizes x 30 epochs), 22 for 3 seeds.
 * ``autoencoders_overcomplete``: a 784-1024-784 autoencoder without regularisation, with an
   L1 sparsity penalty on its code, and trained to denoise; test error, code sparsity, PSNR on
   noisy test digits, and how well each reconstructs inputs unlike digits (noise, letters).
-  Estimated about 7 minutes a seed on one CPU thread (3 variants x 10 epochs x ~13 s), 20 for 3 seeds.
+  Measured: 5.4 minutes of CPU a seed on one thread (3 variants x 10 epochs), 16 for 3 seeds.
 """
 from __future__ import annotations
 
