@@ -60,21 +60,16 @@ def _figure_formats() -> None:
 _figure_formats()
 
 
-class _Words(str):
-    """A string whose repr is the string itself: glued text reads without quotes."""
-    __repr__ = str.__str__
-
-
 def glue(name: str, value) -> None:
     """Make ``value`` citable in the page's text as ``{glue:text}`name```; shows nothing.
 
-    The book renders the stored outputs, so the prose quotes the number the notebook computed; a
-    string is quoted as its text, without quote marks. Without myst-nb (e.g. in Colab) it does nothing.
+    The book renders the stored outputs, so the prose quotes the number the notebook computed. A
+    string is stored with its quote marks, which the book removes (myst-nb reads the stored text as a
+    Python literal: a string stored without them, such as "2, 8, 32", would show as a tuple).
+    Without myst-nb (e.g. in Colab) it does nothing.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be an identifier-like string; got {name!r}")
-    if isinstance(value, str):
-        value = _Words(value)
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
         # numpy 2 shows a scalar as "np.float64(0.5)", which the book's {glue:text}`name:.2f` cannot format
         value = value.item()

@@ -21,8 +21,10 @@ def test_glue_stores_numpy_scalars_as_plain_numbers(monkeypatch):
     page.glue("mean", np.float64(0.25))
     page.glue("count", np.int64(3))
     assert repr(stored["mean"]) == "0.25" and repr(stored["count"]) == "3"  # not "np.float64(0.25)"
-    page.glue("device", "cuda (NVIDIA H200)")
-    assert repr(stored["device"]) == "cuda (NVIDIA H200)"  # the page reads the text, not "'cuda (NVIDIA H200)'"
+    page.glue("sizes", "2, 8, 32")
+    myst_variables = pytest.importorskip("myst_nb.core.variables")
+    # the book shows the stored text/plain through format_plain_text: the string, not a tuple
+    assert myst_variables.format_plain_text(repr(stored["sizes"]), "") == "2, 8, 32"
 
 
 def test_table_renders_as_html_and_aligned_text():
