@@ -236,3 +236,9 @@ def test_chapter_apparatus(path):
                 ln.startswith(("assert", " ", "\t", ")", "]", "}")) for ln in code):
             problems.append(f"cell {i} only checks (asserts) but is shown: tag it remove-input")
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+def test_measured_values_keep_four_digits_and_spreads_two():
+    assert pages._fmt(0.16852, "rnn_T400.final_mse") == "0.1685"
+    assert pages._fmt(0.0027082, "rnn_T400.final_mse", 2) == "0.0027"
+    assert pages._fmt(0.9913, "test_accuracy") == "99.13%" and pages._fmt(None, "x") == "not reached"

@@ -173,12 +173,13 @@ TITLES = {"lenet": "LeNet", "alexnet": "AlexNet", "autoencoders": "Autoencoders"
           "rnn_applications": "Recurrent networks at work"}  # in the book's order
 
 
-def _fmt(value, metric: str) -> str:
+def _fmt(value, metric: str, digits: int = 4) -> str:
+    """A measured value (``digits`` significant digits; a spread needs 2), accuracies and errors in %."""
     if value is None:
         return "not reached"
     if any(k in metric for k in ("accuracy", "error")) and abs(value) <= 1:
         return f"{100 * value:.2f}%"
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def _source(text: str, keys: set[str]) -> str:
@@ -250,7 +251,7 @@ def results_page(results_dir: str | Path = RESULTS_DIR, out: str | Path | None =
                 s = record["summary"].get(metric)
                 if s is None:
                     raise ValueError(f"{exp.name}: its claim names the metric {metric!r}, which the record lacks")
-                ours = f"{_fmt(s['mean'], metric)} ± {_fmt(s['std'], metric)} ({metric}, {s['n']} seeds)"
+                ours = f"{_fmt(s['mean'], metric)} ± {_fmt(s['std'], metric, 2)} ({metric}, {s['n']} seeds)"
                 if s.get("not_reached"):
                     ours += f"; {s['not_reached']} seed(s) never reached it"
                 mark = verdict(claim, s) if claim.get("value") is not None else "-"
