@@ -242,3 +242,13 @@ def test_measured_values_keep_four_digits_and_spreads_two():
     assert pages._fmt(0.16852, "rnn_T400.final_mse") == "0.1685"
     assert pages._fmt(0.0027082, "rnn_T400.final_mse", 2) == "0.0027"
     assert pages._fmt(0.9913, "test_accuracy") == "99.13%" and pages._fmt(None, "x") == "not reached"
+
+
+def test_the_book_ignores_environments_built_in_the_checkout():
+    """CI builds its floor-versions venv in .ci-floor/ before `make book`; its READMEs and licences
+    were read as pages and failed the build (warnings are errors)."""
+    import yaml
+
+    excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
+    assert {".ci-floor", ".venv", "venv"} <= set(excluded), excluded
+    assert ".ci-floor" in (ROOT / ".ci" / "run").read_text()
