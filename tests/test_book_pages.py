@@ -252,3 +252,40 @@ def test_the_book_ignores_environments_built_in_the_checkout():
     excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
     assert {".ci-floor", ".venv", "venv"} <= set(excluded), excluded
     assert ".ci-floor" in (ROOT / ".ci" / "run").read_text()
+
+
+def _library_sources() -> set[str]:
+    """The source of every function, method and class of lessons_lib, dedented."""
+    import ast
+    import textwrap
+
+    sources = set()
+    for path in (ROOT / "lessons_lib").rglob("*.py"):
+        text = path.read_text()
+        lines = text.splitlines(keepends=True)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+                sources.add(textwrap.dedent("".join(lines[start - 1:node.end_lineno])).strip())
+    return sources
+
+
+def stale_listings(notebook: Path, sources: set[str]) -> list[str]:
+    """The show_source listings stored in ``notebook`` that are no longer the library's code."""
+    import textwrap
+
+    stale = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "code" and "show_source(" in "".join(cell["source"]):
+            for output in cell.get("outputs", []):
+                text = output.get("data", {}).get("text/plain")
+                if text and textwrap.dedent("".join(text)).strip() not in sources:
+                    stale.append("".join(text).splitlines()[0])
+    return stale
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_code_listings_on_the_pages_are_the_librarys_current_code(notebook):
+    """A page that shows the library's code shows the code as it is now (the stored scale page
+    listed a train() that had since gained a timeout): re-execute the page after changing it."""
+    assert stale_listings(notebook, _library_sources()) == []
